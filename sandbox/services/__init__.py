@@ -1,0 +1,1 @@
+"""Emulated services. Each module exposes ``create(ctx) -> sandbox.context.Service``."""
