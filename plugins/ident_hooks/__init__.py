@@ -1,0 +1,31 @@
+"""Hooks for the services IDENT integrates with: one module per service, no IDENT-database access.
+
+Installed as a small local Airflow provider (see pyproject.toml) so that each service's
+connection type, form labels and the UI's Test button ("Проверить") exist.
+"""
+
+__version__ = "0.1.0"
+
+
+def get_provider_info() -> dict:
+    return {
+        "package-name": "airflow-provider-ident",
+        "name": "IDENT integrations",
+        "description": "Hooks for the services a dental clinic's IDENT program integrates with.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": "ident_clinic_http",
+                "hook-class-name": "ident_hooks.clinic_http.ClinicHttpHook",
+                "hook-name": "IDENT: clinic's own HTTP service",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "Service base URL", "password": "IDENT-Integration-Key"},
+                    "placeholders": {
+                        "host": "https://clinic.example.ru/ident",
+                        "extra": '{"timeout": 45}',
+                    },
+                },
+            }
+        ],
+    }

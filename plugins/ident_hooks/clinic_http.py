@@ -1,0 +1,156 @@
+"""The clinic's own service over HTTP ("Вариант с HTTP"), as IDENT calls it.
+
+IDENT is the client: it GETs ``GetTickets`` with ``dateTimeFrom``/``dateTimeTo`` (ISO 8601 with
+offset) and ``limit``/``offset`` paging until a short page, sending the key in the
+``IDENT-Integration-Key`` header. 401/403 carry a plain-text reason. (Reference §2.)
+
+Connection: host = the service's base URL (``https://clinic.example.ru/ident``), password = the
+integration key. Extras ``timeout``, ``verify`` and ``proxies`` work as for the HTTP provider.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+import requests
+from airflow.providers.http.hooks.http import HttpHook
+
+from ident_hooks.exchange import (
+    ExchangeRecorder,
+    ServiceResponseError,
+    call_with_retries,
+    timed_request,
+)
+
+KEY_HEADER = "IDENT-Integration-Key"
+DEFAULT_TIMEOUT_SECONDS = 45.0
+
+
+def ident_datetime(moment: datetime) -> str:
+    """IDENT's wire format: seconds precision with a colon offset, e.g. 2025-01-05T14:45:37+03:00."""
+    if moment.tzinfo is None:
+        raise ValueError("IDENT dates must be timezone-aware")
+    return moment.replace(microsecond=0).isoformat()
+
+
+def _json_array(response: requests.Response) -> list[Any]:
+    body = response.json()
+    if not isinstance(body, list):
+        raise ServiceResponseError(f"expected a JSON array, got {type(body).__name__}")
+    return body
+
+
+class ClinicHttpHook(HttpHook):
+    """Reads leads from a clinic's own HTTP service that speaks IDENT's protocol."""
+
+    conn_name_attr = "clinic_http_conn_id"
+    default_conn_name = "clinic_http_default"
+    conn_type = "ident_clinic_http"
+    hook_name = "IDENT: clinic's own HTTP service"
+
+    def __init__(
+        self,
+        clinic_http_conn_id: str = default_conn_name,
+        *,
+        timeout_seconds: float | None = None,
+        request_attempts: int = 4,
+        request_backoff_seconds: float = 2.0,
+        on_exchange: ExchangeRecorder | None = None,
+    ) -> None:
+        super().__init__(method="GET", http_conn_id=clinic_http_conn_id)
+        self.clinic_http_conn_id = clinic_http_conn_id
+        self.timeout_seconds = timeout_seconds
+        self.request_attempts = request_attempts
+        self.request_backoff_seconds = request_backoff_seconds
+        self.on_exchange = on_exchange
+        self._session: requests.Session | None = None
+        self._key: str | None = None
+
+    def _extract_auth(self, connection):  # the key travels in a header, never as basic auth
+        return None
+
+    def _session_and_key(self) -> tuple[requests.Session, str | None]:
+        if self._session is None:
+            connection = self.get_connection(self.clinic_http_conn_id)
+            self._key = connection.password
+            headers = {"Accept": "application/json"}
+            if self._key:
+                headers[KEY_HEADER] = self._key
+            self._session = self.get_conn(headers=headers)
+            if self.timeout_seconds is None:
+                self.timeout_seconds = float(self.merged_extra.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
+        return self._session, self._key
+
+    def get_json(self, method: str, params: dict[str, Any]) -> list[Any]:
+        """GET one IDENT method, retrying transient faults; returns the JSON array it answered."""
+        session, key = self._session_and_key()
+        prepared = session.prepare_request(requests.Request("GET", self.url_from_endpoint(method), params=params))
+        send_kwargs = session.merge_environment_settings(
+            prepared.url, proxies=session.proxies, stream=False, verify=session.verify, cert=session.cert
+        )
+        return call_with_retries(
+            lambda: timed_request(
+                session,
+                prepared,
+                timeout=self.timeout_seconds or DEFAULT_TIMEOUT_SECONDS,
+                record=self.on_exchange,
+                secrets=(key,),
+                parse=_json_array,
+                send_kwargs=send_kwargs,
+            ),
+            describe=f"{self.clinic_http_conn_id} {method}",
+            attempts=self.request_attempts,
+            backoff_seconds=self.request_backoff_seconds,
+        )
+
+    def iter_pages(
+        self, method: str, date_from: datetime, date_to: datetime, page_size: int
+    ) -> Iterator[list[Any]]:
+        """Page through ``method`` with limit/offset until a page shorter than ``page_size``."""
+        offset = 0
+        previous_first: Any = None
+        while True:
+            page = self.get_json(
+                method,
+                {
+                    "dateTimeFrom": ident_datetime(date_from),
+                    "dateTimeTo": ident_datetime(date_to),
+                    "limit": page_size,
+                    "offset": offset,
+                },
+            )
+            if page and offset and page[0] == previous_first:
+                raise ServiceResponseError(
+                    f"{method} returned the same page for offset {offset} as before: the service ignores 'offset'"
+                )
+            yield page
+            if len(page) < page_size:
+                return
+            previous_first = page[0] if page else None
+            offset += page_size
+
+    def get_tickets(self, date_from: datetime, date_to: datetime, page_size: int = 500) -> list[Any]:
+        """All leads whose DateAndTime falls in [date_from, date_to], as the service sent them."""
+        records: list[Any] = []
+        for page in self.iter_pages("GetTickets", date_from, date_to, page_size):
+            records.extend(page)
+            self.log.info("GetTickets: %d records so far", len(records))
+        return records
+
+    def test_connection(self) -> tuple[bool, str]:
+        """IDENT's "Проверить": ask for the last hour's leads, one record at most."""
+        try:
+            now = datetime.now(timezone.utc)
+            page = self.get_json(
+                "GetTickets",
+                {
+                    "dateTimeFrom": ident_datetime(now - timedelta(hours=1)),
+                    "dateTimeTo": ident_datetime(now),
+                    "limit": 1,
+                    "offset": 0,
+                },
+            )
+        except Exception as exc:  # report any failure to the UI instead of raising
+            return False, str(exc)
+        return True, f"GetTickets answered with {len(page)} lead(s) for the last hour"
