@@ -1,4 +1,5 @@
 """CLI: ``python -m sandbox --host 127.0.0.1 --port 8765``."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--seed", type=int, default=42, help="seed of all generated data and fault randomness")
     p.add_argument("--days", type=int, default=7, help="days of back catalogue before start-up")
-    p.add_argument("--live-interval", type=float, default=20.0,
-                   help="seconds between new live leads after start-up (0 = none)")
+    p.add_argument(
+        "--live-interval", type=float, default=20.0, help="seconds between new live leads after start-up (0 = none)"
+    )
     p.add_argument("--timezone", default="Europe/Moscow", help="zone of emitted dates and of offset-less input")
     p.add_argument("--key-file", help=f"file holding the integration key (else env {KEY_ENV}, else random)")
     faults = p.add_argument_group("faults at start-up (switchable later via /_sandbox/faults)")
@@ -55,16 +57,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     key, generated = resolve_key(args)
     settings = Settings(
-        key=key, seed=args.seed, days=args.days, live_interval=args.live_interval, timezone=args.timezone,
-        latency_ms=args.latency_ms, error_rate=args.error_rate, auth_failure=args.auth_failure,
+        key=key,
+        seed=args.seed,
+        days=args.days,
+        live_interval=args.live_interval,
+        timezone=args.timezone,
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        auth_failure=args.auth_failure,
         malformed_rate=args.malformed_rate,
     )
     app = create_app(settings)
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    print(f"sandbox listening on {base} (services: {', '.join(app.state.ctx.faults.services())}; "
-          f"control API: {base}/_sandbox/health)", flush=True)
+    print(
+        f"sandbox listening on {base} (services: {', '.join(app.state.ctx.faults.services())}; "
+        f"control API: {base}/_sandbox/health)",
+        flush=True,
+    )
     if generated:
         # Printed once so a developer can copy it; set SANDBOX_INTEGRATION_KEY to choose it instead.
         print(f"generated integration key (header IDENT-Integration-Key): {key}", flush=True)

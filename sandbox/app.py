@@ -1,4 +1,5 @@
 """Assembles the emulated services, the fault machinery and the control API into one FastAPI app."""
+
 from __future__ import annotations
 
 import importlib
@@ -24,8 +25,12 @@ SERVICE_MODULES = [
 
 def create_app(settings: Settings) -> FastAPI:
     ctx = SandboxContext.from_settings(settings)
-    app = FastAPI(title="IDENT integrations sandbox", docs_url="/_sandbox/docs",
-                  openapi_url="/_sandbox/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="IDENT integrations sandbox",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
     app.state.ctx = ctx
     loopback = [Depends(require_loopback)]
 
@@ -67,8 +72,11 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.log_requests:
                 ms = (time.perf_counter() - started) * 1000
                 # Headers (where the integration key lives) are never printed.
-                print(f"{format_iso(ctx.clock.now(), ctx.tz)} {request.method} {_loggable_path(request)} "
-                      f"{status} {ms:.1f}ms", flush=True)
+                print(
+                    f"{format_iso(ctx.clock.now(), ctx.tz)} {request.method} {_loggable_path(request)} "
+                    f"{status} {ms:.1f}ms",
+                    flush=True,
+                )
 
     return app
 

@@ -1,4 +1,5 @@
 """Sandbox clock and the lenient ISO 8601 handling shared by all emulated services."""
+
 from __future__ import annotations
 
 import re

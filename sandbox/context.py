@@ -1,4 +1,5 @@
 """State shared by the app, the control API and every emulated service."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -1,4 +1,5 @@
 """Generic control API under /_sandbox: health and fault switches (no key; loopback only)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException

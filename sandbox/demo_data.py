@@ -9,6 +9,7 @@ Nothing runs in the background: visibility is computed from the clock on each re
 About 1 lead in ``INVALID_EVERY`` is invalid on purpose (see ``DEFECT_KINDS``); the intended defect
 is kept in ``Lead.defect`` (a side table), never in the JSON.
 """
+
 from __future__ import annotations
 
 import random
@@ -30,6 +31,7 @@ DEFECT_KINDS = (
     "plan_too_long",  # PlanEnd more than 12 h after PlanStart
 )
 
+# fmt: off
 SURNAMES = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов",
             "Новиков", "Фёдоров", "Морозов", "Волков", "Лебедев", "Семёнов", "Егоров", "Павлов",
             "Козлов", "Степанов", "Николаев", "Орлов"]  # all -ов/-ев: the female form adds "а"
@@ -65,6 +67,7 @@ _TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъы
                      ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o",
                       "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e",
                       "yu", "ya"], strict=True))
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,9 @@ class Lead:
 class LeadGenerator:
     """Leads of one tenant. Cheap to build; leads are generated on first use and cached."""
 
-    def __init__(self, seed: int, tenant: str, start_time: datetime, tz: tzinfo,
-                 days: int = 7, live_interval: float = 20.0) -> None:
+    def __init__(
+        self, seed: int, tenant: str, start_time: datetime, tz: tzinfo, days: int = 7, live_interval: float = 20.0
+    ) -> None:
         self.seed, self.tenant, self.tz = seed, tenant, tz
         self.start_time = start_time
         self.live_interval = live_interval
@@ -134,8 +138,7 @@ class LeadGenerator:
         return cached
 
 
-def build_ticket(rng: random.Random, lead_id: str, when: datetime, tz: tzinfo,
-                 defect: str | None, tenant: str) -> dict:
+def build_ticket(rng: random.Random, lead_id: str, when: datetime, tz: tzinfo, defect: str | None, tenant: str) -> dict:
     """One ticket object with the field names of reference §2.4, optional fields omitted at times."""
     ticket: dict = {"Id": lead_id, "DateAndTime": format_iso(when, tz)}
 

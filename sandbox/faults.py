@@ -3,6 +3,7 @@
 Applied by a middleware in front of every emulated service, so a new service gets
 latency, 5xx bursts, revoked keys and broken bodies for free.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,7 @@ _ERRORS = [
 ]
 AUTH_FAILURE_TEXT = "Integration key revoked by the clinic administrator"
 _MAINTENANCE_PAGE = (
-    "<html><head><title>Technical works</title></head>"
-    "<body><h1>Сайт на техническом обслуживании</h1></body></html>"
+    "<html><head><title>Technical works</title></head><body><h1>Сайт на техническом обслуживании</h1></body></html>"
 )
 
 

@@ -1,4 +1,5 @@
 """Uvicorn plumbing shared by the CLI and sandbox.testing: bind first, so port 0 reveals the real port."""
+
 from __future__ import annotations
 
 import socket

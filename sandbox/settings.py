@@ -1,4 +1,5 @@
 """Start-up settings shared by the CLI (``python -m sandbox``) and ``sandbox.testing.SandboxServer``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

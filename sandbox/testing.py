@@ -3,6 +3,7 @@
 Uvicorn serves in a background thread on a free loopback port; the helpers go through the real
 HTTP control API, exactly as an out-of-process client would.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -21,15 +22,36 @@ KEY_HEADER = "IDENT-Integration-Key"
 
 
 class SandboxServer:
-    def __init__(self, *, seed: int = 42, days: int = 7, live_interval: float = 20.0, key: str | None = None,
-                 timezone: str = "Europe/Moscow", start_time: datetime | None = None, latency_ms: int = 0,
-                 error_rate: float = 0.0, auth_failure: bool = False, malformed_rate: float = 0.0,
-                 host: str = "127.0.0.1", port: int = 0, log_requests: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        days: int = 7,
+        live_interval: float = 20.0,
+        key: str | None = None,
+        timezone: str = "Europe/Moscow",
+        start_time: datetime | None = None,
+        latency_ms: int = 0,
+        error_rate: float = 0.0,
+        auth_failure: bool = False,
+        malformed_rate: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_requests: bool = True,
+    ) -> None:
         self.key = key or secrets.token_urlsafe(24)  # random per server unless a test pins one
         self.settings = Settings(
-            key=self.key, seed=seed, days=days, live_interval=live_interval, timezone=timezone,
-            start_time=start_time, latency_ms=latency_ms, error_rate=error_rate, auth_failure=auth_failure,
-            malformed_rate=malformed_rate, log_requests=log_requests,
+            key=self.key,
+            seed=seed,
+            days=days,
+            live_interval=live_interval,
+            timezone=timezone,
+            start_time=start_time,
+            latency_ms=latency_ms,
+            error_rate=error_rate,
+            auth_failure=auth_failure,
+            malformed_rate=malformed_rate,
+            log_requests=log_requests,
         )
         self._host, self._port = host, port
         self.app = None
@@ -46,8 +68,9 @@ class SandboxServer:
         host, port = self._sock.getsockname()[:2]
         self.base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         self._server = make_server(self.app)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name=f"sandbox-{port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name=f"sandbox-{port}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:

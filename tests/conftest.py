@@ -55,7 +55,13 @@ def clean_sandbox(sandbox):
 def _mysql_connect(database: str | None = None):
     import MySQLdb
 
-    kwargs = {"host": MYSQL_HOST, "port": MYSQL_PORT, "user": MYSQL_USER, "passwd": MYSQL_PASSWORD, "charset": "utf8mb4"}
+    kwargs = {
+        "host": MYSQL_HOST,
+        "port": MYSQL_PORT,
+        "user": MYSQL_USER,
+        "passwd": MYSQL_PASSWORD,
+        "charset": "utf8mb4",
+    }
     if database:
         kwargs["db"] = database
     return MySQLdb.connect(**kwargs)

@@ -10,8 +10,9 @@ integration key. Extras ``timeout``, ``verify`` and ``proxies`` work as for the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
@@ -104,9 +105,7 @@ class ClinicHttpHook(HttpHook):
             backoff_seconds=self.request_backoff_seconds,
         )
 
-    def iter_pages(
-        self, method: str, date_from: datetime, date_to: datetime, page_size: int
-    ) -> Iterator[list[Any]]:
+    def iter_pages(self, method: str, date_from: datetime, date_to: datetime, page_size: int) -> Iterator[list[Any]]:
         """Page through ``method`` with limit/offset until a page shorter than ``page_size``."""
         offset = 0
         previous_first: Any = None
@@ -141,7 +140,7 @@ class ClinicHttpHook(HttpHook):
     def test_connection(self) -> tuple[bool, str]:
         """IDENT's "Проверить": ask for the last hour's leads, one record at most."""
         try:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             page = self.get_json(
                 "GetTickets",
                 {

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -34,7 +35,7 @@ class Exchange:
     status: int | None
     duration_ms: int
     error: str | None
-    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 ExchangeRecorder = Callable[[Exchange], None]
@@ -58,7 +59,9 @@ class ServiceResponseError(AirflowException):
 
 def redact_url(url: str) -> str:
     parts = urlsplit(url)
-    query = [(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = [
+        (k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
     netloc = parts.netloc.rsplit("@", 1)[-1]  # drop user:password@
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe=":*"), ""))
 
@@ -79,7 +82,7 @@ def retry_after_seconds(response: requests.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
         except (TypeError, ValueError):
             return None
 

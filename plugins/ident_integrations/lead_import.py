@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from ident_hooks.clinic_http import ClinicHttpHook
 from ident_hooks.exchange import Exchange
@@ -38,7 +38,7 @@ def import_leads(
 ) -> LoadResult:
     """Load one window of leads; ``from_date`` (manual re-pull) replaces the usual window start."""
     tz = settings.tz
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     store = store or IdentStore(settings.ident_conn_id)
     store.ensure_schema()
     state = store.sync_state(settings.integration, CAPABILITY, enabled_today=now.astimezone(tz).date())

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import pendulum

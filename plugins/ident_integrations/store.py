@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -34,7 +34,7 @@ IN_LIST_CHUNK = 500
 
 
 def utc_naive(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def schema_statements(dialect: str) -> list[str]:
@@ -100,7 +100,7 @@ class IdentStore:
             return None
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
     @staticmethod
     def date_from_db(value: Any) -> date:
@@ -133,7 +133,8 @@ class IdentStore:
 
     def _read_state(self, cur: Any, integration: str, capability: str) -> SyncState | None:
         cur.execute(
-            f"SELECT enabled_on, watermark FROM ident_sync_state WHERE integration = {self.p} AND capability = {self.p}",
+            "SELECT enabled_on, watermark FROM ident_sync_state"
+            f" WHERE integration = {self.p} AND capability = {self.p}",
             (integration, capability),
         )
         row = cur.fetchone()
@@ -145,7 +146,8 @@ class IdentStore:
             state = self._read_state(cur, integration, capability)
             if state is None:
                 cur.execute(
-                    f"INSERT INTO ident_sync_state (integration, capability, enabled_on) VALUES ({self.p}, {self.p}, {self.p})",
+                    "INSERT INTO ident_sync_state (integration, capability, enabled_on)"
+                    f" VALUES ({self.p}, {self.p}, {self.p})",
                     (integration, capability, self.to_db(enabled_today)),
                 )
                 state = SyncState(enabled_today, None)
@@ -166,7 +168,7 @@ class IdentStore:
                 self.to_db(watermark),
                 self.to_db(window[0]),
                 self.to_db(window[1]),
-                self.to_db(datetime.now(timezone.utc)),
+                self.to_db(datetime.now(UTC)),
                 integration,
                 capability,
             ),
@@ -200,7 +202,7 @@ class IdentStore:
         unique: dict[tuple, Lead] = {}
         for lead in leads:
             unique[lead.key] = lead  # the service must not repeat a key; if it does, the last one wins
-        now = self.to_db(datetime.now(timezone.utc))
+        now = self.to_db(datetime.now(UTC))
         p = self.p
         new_rows, changed_rows = [], []
         with self.transaction() as cur:
@@ -213,7 +215,9 @@ class IdentStore:
                     changed_rows.append([*content, now, integration, lead.external_id, self.to_db(key[1])])
             columns = (*LEAD_COLUMNS, "raw_payload", "content_hash")
             if new_rows:
-                names = ", ".join(("integration", "external_id", "created_at", *columns, "first_loaded_at", "last_loaded_at"))
+                names = ", ".join(
+                    ("integration", "external_id", "created_at", *columns, "first_loaded_at", "last_loaded_at")
+                )
                 cur.executemany(
                     f"INSERT INTO ident_leads ({names}) VALUES ({', '.join([p] * (len(columns) + 5))})", new_rows
                 )

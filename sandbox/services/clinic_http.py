@@ -3,6 +3,7 @@
 The method names, query parameters and ticket fields come from third-party implementations of the
 protocol ([S] in the reference), not from IDENT itself.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -139,7 +140,7 @@ def create(ctx: SandboxContext) -> Service:
         # Filter before slicing, so a short page reliably means "no more" (reference §2.3).
         selected = [e.ticket for e in service.entries(tenant) if e.moment is None or start <= e.moment <= end]
         offset = offset or 0
-        page = selected[offset:] if limit is None else selected[offset:offset + limit]
+        page = selected[offset:] if limit is None else selected[offset : offset + limit]
         return JSONResponse(page)
 
     async def no_calls(tenant: str, request: Request) -> Response:
@@ -198,4 +199,3 @@ def create(ctx: SandboxContext) -> Service:
         return {"tenant": tenant, "defects": {str(e.ticket.get("Id")): e.defect for e in entries if e.defect}}
 
     return Service(NAME, router, control)
-

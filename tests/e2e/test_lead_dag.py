@@ -37,7 +37,7 @@ def lead_dag(airflow_metadata_db, sandbox, clinic_conn, ident_mysql, tmp_path, m
     monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
-    yield bag.get_dag("ident_leads__site")
+    yield bag.dags["ident_leads__site"]
     sandbox.reset_faults("clinic_http")
 
 
@@ -64,7 +64,11 @@ def test_lead_dag_runs_end_to_end(lead_dag, sandbox, ident_mysql):
     # a second run loads only what is new and duplicates nothing
     sandbox.add_ticket(
         TENANT,
-        {"Id": "e2e-new", "DateAndTime": (sandbox.now() - timedelta(seconds=30)).isoformat(), "ClientPhone": "89110000001"},
+        {
+            "Id": "e2e-new",
+            "DateAndTime": (sandbox.now() - timedelta(seconds=30)).isoformat(),
+            "ClientPhone": "89110000001",
+        },
     )
     second = lead_dag.test()
     assert second.state == "success"

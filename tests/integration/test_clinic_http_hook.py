@@ -1,6 +1,6 @@
 """ClinicHttpHook against the sandbox over real HTTP."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ def make_hook(conn_id, exchanges=None, **kwargs):
 
 
 def window():
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now - timedelta(days=5), now
 
 

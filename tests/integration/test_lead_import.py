@@ -4,7 +4,7 @@ database (MariaDB, and SQLite as the demo uses)."""
 import json
 import sqlite3
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -47,8 +47,12 @@ def start_date_covering_catalogue(sandbox) -> date:
     return (sandbox.start_time - timedelta(days=4)).date()
 
 
-def test_first_run_loads_the_back_catalogue_and_quarantines_invalid_leads(clean_sandbox, clinic_conn, ident_db, fresh_tenant):
-    settings = settings_for(clinic_conn(clean_sandbox, fresh_tenant), start_date=start_date_covering_catalogue(clean_sandbox))
+def test_first_run_loads_the_back_catalogue_and_quarantines_invalid_leads(
+    clean_sandbox, clinic_conn, ident_db, fresh_tenant
+):
+    settings = settings_for(
+        clinic_conn(clean_sandbox, fresh_tenant), start_date=start_date_covering_catalogue(clean_sandbox)
+    )
     stats = clean_sandbox.stats(fresh_tenant)
     defects = clean_sandbox.defects(fresh_tenant)
 
@@ -75,7 +79,9 @@ def test_first_run_loads_the_back_catalogue_and_quarantines_invalid_leads(clean_
 
 
 def test_rerun_changes_nothing_then_loads_only_new_and_changed(clean_sandbox, clinic_conn, ident_db, fresh_tenant):
-    settings = settings_for(clinic_conn(clean_sandbox, fresh_tenant), start_date=start_date_covering_catalogue(clean_sandbox))
+    settings = settings_for(
+        clinic_conn(clean_sandbox, fresh_tenant), start_date=start_date_covering_catalogue(clean_sandbox)
+    )
     first = import_leads(settings)
     snapshot = query(ident_db, "SELECT external_id, last_loaded_at FROM ident_leads ORDER BY external_id")
 
@@ -102,7 +108,9 @@ def test_rerun_changes_nothing_then_loads_only_new_and_changed(clean_sandbox, cl
 
 
 def test_window_starts_at_midnight_of_newest_stored_lead(clean_sandbox, clinic_conn, ident_db, fresh_tenant):
-    settings = settings_for(clinic_conn(clean_sandbox, fresh_tenant), start_date=start_date_covering_catalogue(clean_sandbox))
+    settings = settings_for(
+        clinic_conn(clean_sandbox, fresh_tenant), start_date=start_date_covering_catalogue(clean_sandbox)
+    )
     import_leads(settings)
     import_leads(settings)
     start, watermark = query(ident_db, "SELECT last_window_start, watermark FROM ident_sync_state")[0]
@@ -162,4 +170,4 @@ def test_all_datetimes_are_stored_in_utc(clean_sandbox, clinic_conn, ident_db, f
     )
     import_leads(settings)
     (plan_start,) = query(ident_db, "SELECT plan_start FROM ident_leads WHERE external_id = 'tz-1'")[0]
-    assert IdentStore.datetime_from_db(plan_start) == datetime(2030, 1, 10, 7, 0, tzinfo=timezone.utc)
+    assert IdentStore.datetime_from_db(plan_start) == datetime(2030, 1, 10, 7, 0, tzinfo=UTC)

@@ -1,4 +1,5 @@
 """The clinic_http emulator over real HTTP (sandbox.testing.SandboxServer)."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ def _healthy(request):
 
 def get(server, tenant="site", frm=WEEK_FROM, to=WEEK_TO, headers=None, **params):
     query = {"dateTimeFrom": frm, "dateTimeTo": to, **params}
-    return requests.get(server.url(tenant), params=query, headers=server.headers if headers is None else headers,
-                        timeout=10)
+    return requests.get(
+        server.url(tenant), params=query, headers=server.headers if headers is None else headers, timeout=10
+    )
 
 
 def tickets(server, tenant="site", **kw):
@@ -67,8 +69,9 @@ def test_missing_key_is_401_and_wrong_key_is_403_in_plain_text(sb, method):
     assert missing.headers["content-type"].startswith("text/plain")
     assert "IDENT-Integration-Key" in missing.text
 
-    wrong = requests.get(sb.url("site", method), params=params, timeout=10,
-                         headers={"IDENT-Integration-Key": sb.key + "x"})
+    wrong = requests.get(
+        sb.url("site", method), params=params, timeout=10, headers={"IDENT-Integration-Key": sb.key + "x"}
+    )
     assert wrong.status_code == 403
     assert wrong.headers["content-type"].startswith("text/plain")
     assert wrong.text.strip() and not wrong.text.lstrip().startswith(("{", "["))
@@ -76,23 +79,30 @@ def test_missing_key_is_401_and_wrong_key_is_403_in_plain_text(sb, method):
 
 def test_call_methods_answer_an_empty_array(sb):
     for method in ("GetFinishedCalls", "GetOngoingCalls"):
-        response = requests.get(sb.url("site", method), headers=sb.headers, timeout=10,
-                                params={"dateTimeFrom": WEEK_FROM, "dateTimeTo": WEEK_TO})
+        response = requests.get(
+            sb.url("site", method),
+            headers=sb.headers,
+            timeout=10,
+            params={"dateTimeFrom": WEEK_FROM, "dateTimeTo": WEEK_TO},
+        )
         assert response.status_code == 200
         assert response.json() == []
 
 
-@pytest.mark.parametrize("params", [
-    {"dateTimeFrom": None},
-    {"dateTimeTo": None},
-    {"dateTimeFrom": "yesterday"},
-    {"dateTimeTo": "2025-13-45T99:00:00"},
-    {"dateTimeFrom": "2025-03-10T00:00:00+03:00", "dateTimeTo": "2025-03-09T00:00:00+03:00"},
-    {"limit": "1001"},
-    {"limit": "0"},
-    {"limit": "ten"},
-    {"offset": "-1"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"dateTimeFrom": None},
+        {"dateTimeTo": None},
+        {"dateTimeFrom": "yesterday"},
+        {"dateTimeTo": "2025-13-45T99:00:00"},
+        {"dateTimeFrom": "2025-03-10T00:00:00+03:00", "dateTimeTo": "2025-03-09T00:00:00+03:00"},
+        {"limit": "1001"},
+        {"limit": "0"},
+        {"limit": "ten"},
+        {"offset": "-1"},
+    ],
+)
 def test_bad_parameters_are_400_in_plain_text(sb, params):
     query = {"dateTimeFrom": WEEK_FROM, "dateTimeTo": WEEK_TO, **params}
     query = {k: v for k, v in query.items() if v is not None}
@@ -126,12 +136,15 @@ def test_week_catalogue_shape(sb):
     assert all(isinstance(t["DoctorId"], int) for t in week if "DoctorId" in t)
 
 
-@pytest.mark.parametrize("frm,to", [
-    ("2025-03-05T00:00:00+03:00", "2025-03-06T00:00:00+03:00"),  # colon offset, URL-encoded +
-    ("2025-03-05T00:00:00+0300", "2025-03-06T00:00:00+0300"),  # offset without colon
-    ("2025-03-04T21:00:00Z", "2025-03-05T21:00:00Z"),  # UTC
-    ("2025-03-05T00:00:00", "2025-03-06T00:00:00"),  # no offset = sandbox timezone
-])
+@pytest.mark.parametrize(
+    "frm,to",
+    [
+        ("2025-03-05T00:00:00+03:00", "2025-03-06T00:00:00+03:00"),  # colon offset, URL-encoded +
+        ("2025-03-05T00:00:00+0300", "2025-03-06T00:00:00+0300"),  # offset without colon
+        ("2025-03-04T21:00:00Z", "2025-03-05T21:00:00Z"),  # UTC
+        ("2025-03-05T00:00:00", "2025-03-06T00:00:00"),  # no offset = sandbox timezone
+    ],
+)
 def test_window_filtering_in_every_date_notation(sb, frm, to):
     week = tickets(sb)
     lo, hi = datetime(2025, 3, 5, tzinfo=MSK), datetime(2025, 3, 6, tzinfo=MSK)
@@ -184,8 +197,10 @@ def test_paging_with_limit_7_reassembles_the_unpaged_result(sb):
 
 
 def test_same_seed_and_start_serve_identical_data_and_tenants_differ(sb):
-    with SandboxServer(seed=42, start_time=START, live_interval=3600, log_requests=False) as twin, \
-            SandboxServer(seed=7, start_time=START, live_interval=3600, log_requests=False) as other:
+    with (
+        SandboxServer(seed=42, start_time=START, live_interval=3600, log_requests=False) as twin,
+        SandboxServer(seed=7, start_time=START, live_interval=3600, log_requests=False) as other,
+    ):
         assert twin.key != sb.key  # random per server, never a fixed literal
         assert tickets(twin) == tickets(sb)
         assert tickets(twin, "landing") == tickets(sb, "landing")
@@ -251,8 +266,8 @@ def test_live_leads_appear_as_time_passes():
         time.sleep(0.9)
         after = tickets(live, frm="2025-03-09T00:00:00+03:00", to=far)
         assert len(after) - len(before) >= 3
-        assert after[:len(before)] == before  # new leads only append at the end of the ordering
-        new = after[len(before):]
+        assert after[: len(before)] == before  # new leads only append at the end of the ordering
+        new = after[len(before) :]
         assert all(moment(t) >= START for t in new)
         assert all(int(t["Id"]) > max(int(b["Id"]) for b in before) for t in new)
         elapsed = (live.now() - START).total_seconds()
@@ -405,15 +420,24 @@ def test_stats_count_requests(sb):
 
 def test_cli_generates_and_prints_a_key_once_and_never_logs_it():
     env = {k: v for k, v in os.environ.items() if k != "SANDBOX_INTEGRATION_KEY"}
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", "0", "--days", "1"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", "0", "--days", "1"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         banner, key_line = proc.stdout.readline(), proc.stdout.readline()
         base = re.search(r"http://\S+?:\d+", banner).group(0)
         key = key_line.rsplit(" ", 1)[1].strip()
-        response = requests.get(f"{base}/clinic_http/site/GetTickets", headers={"IDENT-Integration-Key": key},
-                                params={"dateTimeFrom": "2000-01-01T00:00:00Z", "dateTimeTo": "2100-01-01T00:00:00Z"},
-                                timeout=10)
+        response = requests.get(
+            f"{base}/clinic_http/site/GetTickets",
+            headers={"IDENT-Integration-Key": key},
+            params={"dateTimeFrom": "2000-01-01T00:00:00Z", "dateTimeTo": "2100-01-01T00:00:00Z"},
+            timeout=10,
+        )
         assert response.status_code == 200
         assert len(response.json()) == LEADS_PER_DAY
         log_line = proc.stdout.readline()

@@ -73,7 +73,11 @@ def test_env_var_selects_the_file(tmp_path, monkeypatch):
     ("data", "expected"),
     [
         (
-            {"integrations": [{"name": "site", "service": "clinic_http", "conn_id": "c", "leads": {"interval_minutes": 0}}]},
+            {
+                "integrations": [
+                    {"name": "site", "service": "clinic_http", "conn_id": "c", "leads": {"interval_minutes": 0}}
+                ]
+            },
             "integration 'site', field 'leads.interval_minutes': Input should be greater than or equal to 1",
         ),
         (

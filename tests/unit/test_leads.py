@@ -1,4 +1,4 @@
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +28,7 @@ def test_valid_lead_is_mapped_and_keeps_its_raw_payload():
     (lead,) = leads
     assert lead.phone == "+79110010101" and lead.phone_raw == "8-911-001-0101"
     assert lead.doctor_id == 12 and lead.utm_source == "yandex"
-    assert lead.key == ("L-1", datetime(2026, 11, 20, 7, 15, tzinfo=timezone.utc))
+    assert lead.key == ("L-1", datetime(2026, 11, 20, 7, 15, tzinfo=UTC))
     assert lead.raw is raw
 
 
@@ -50,7 +50,7 @@ def test_dates_without_offset_are_clinic_time_and_other_offsets_are_understood()
         ],
         MSK,
     )
-    assert {lead.key[1] for lead in leads} == {datetime(2026, 11, 20, 7, 15, tzinfo=timezone.utc)}
+    assert {lead.key[1] for lead in leads} == {datetime(2026, 11, 20, 7, 15, tzinfo=UTC)}
 
 
 @pytest.mark.parametrize(
@@ -98,10 +98,10 @@ def test_exactly_twelve_hours_is_allowed_and_non_objects_are_rejected():
 
 
 def test_window_starts_at_midnight_of_newest_lead_in_clinic_time():
-    now = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     # 21:30 UTC on the 20th is 00:30 on the 21st in Moscow: the window starts on the 21st.
     start, end = lead_window(
-        newest_lead_at=datetime(2026, 11, 20, 21, 30, tzinfo=timezone.utc),
+        newest_lead_at=datetime(2026, 11, 20, 21, 30, tzinfo=UTC),
         start_date=None,
         enabled_on=date(2026, 1, 1),
         now=now,
@@ -114,18 +114,20 @@ def test_window_starts_at_midnight_of_newest_lead_in_clinic_time():
 
 def test_window_just_before_midnight_stays_on_that_day():
     start, _ = lead_window(
-        newest_lead_at=datetime(2026, 11, 20, 20, 59, 59, tzinfo=timezone.utc),  # 23:59:59 MSK
+        newest_lead_at=datetime(2026, 11, 20, 20, 59, 59, tzinfo=UTC),  # 23:59:59 MSK
         start_date=None,
         enabled_on=date(2026, 1, 1),
-        now=datetime(2026, 11, 22, tzinfo=timezone.utc),
+        now=datetime(2026, 11, 22, tzinfo=UTC),
         tz=MSK,
     )
     assert start == datetime(2026, 11, 20, 0, 0, tzinfo=MSK)
 
 
 def test_window_without_leads_uses_start_date_then_enabled_day():
-    now = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
-    start, _ = lead_window(newest_lead_at=None, start_date=date(2026, 11, 1), enabled_on=date(2026, 11, 22), now=now, tz=MSK)
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    start, _ = lead_window(
+        newest_lead_at=None, start_date=date(2026, 11, 1), enabled_on=date(2026, 11, 22), now=now, tz=MSK
+    )
     assert start == datetime(2026, 11, 1, tzinfo=MSK)
     start, _ = lead_window(newest_lead_at=None, start_date=None, enabled_on=date(2026, 11, 22), now=now, tz=MSK)
     assert start == datetime(2026, 11, 22, tzinfo=MSK)
@@ -134,10 +136,10 @@ def test_window_without_leads_uses_start_date_then_enabled_day():
 def test_window_midnight_follows_dst_of_the_clinic_timezone():
     berlin = ZoneInfo("Europe/Berlin")
     start, _ = lead_window(
-        newest_lead_at=datetime(2026, 3, 29, 12, 0, tzinfo=timezone.utc),  # the day clocks go forward
+        newest_lead_at=datetime(2026, 3, 29, 12, 0, tzinfo=UTC),  # the day clocks go forward
         start_date=None,
         enabled_on=date(2026, 1, 1),
-        now=datetime(2026, 3, 30, tzinfo=timezone.utc),
+        now=datetime(2026, 3, 30, tzinfo=UTC),
         tz=berlin,
     )
-    assert start.astimezone(timezone.utc) == datetime(2026, 3, 28, 23, 0, tzinfo=timezone.utc)
+    assert start.astimezone(UTC) == datetime(2026, 3, 28, 23, 0, tzinfo=UTC)

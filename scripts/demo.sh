@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `make demo`: the sandbox of external services + `airflow standalone`, on the embedded defaults
+# (SQLite metadata in .airflow/, a SQLite IDENT database, connections pointed at the sandbox).
+# Ctrl-C stops every process it started. `scripts/demo.sh --smoke` exits 0 once leads are stored
+# and every lead DAG has a successful run (or 1 after DEMO_SMOKE_TIMEOUT seconds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SMOKE=0; [ "${1:-}" = "--smoke" ] && SMOKE=1
+
+export AIRFLOW_HOME=${DEMO_HOME:-$ROOT/.airflow}
+export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__PARALLELISM=4                       # 2-core machines
+export AIRFLOW__CORE__TEST_CONNECTION=Enabled              # the UI's Test button ("Проверить")
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False    # the demo DAGs start unpaused
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$AIRFLOW_HOME/demo-passwords.json
+export AIRFLOW__API__PORT=${DEMO_AIRFLOW_PORT:-8080}
+export AIRFLOW__API__BASE_URL=http://localhost:$AIRFLOW__API__PORT
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$AIRFLOW__API__PORT/execution/
+export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
+export PATH=$ROOT/.venv/bin:$PATH                         # standalone spawns `airflow ...`
+SANDBOX_PORT=${DEMO_SANDBOX_PORT:-8765}
+IDENT_DB=$AIRFLOW_HOME/ident.db
+LOGS=$AIRFLOW_HOME/demo-logs
+mkdir -p "$AIRFLOW_HOME" "$LOGS"
+
+say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
+
+for port in "$SANDBOX_PORT" "$AIRFLOW__API__PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "[demo] port $port is already in use (another demo running?). Stop it, or set DEMO_SANDBOX_PORT / DEMO_AIRFLOW_PORT." >&2
+    exit 1
+  fi
+done
+
+# A fixed demo login and a random sandbox key, both kept in the git-ignored home.
+[ -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ] || echo '{"admin": "admin"}' > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+KEY_FILE=$AIRFLOW_HOME/sandbox.key
+[ -s "$KEY_FILE" ] || python -c 'import secrets; print(secrets.token_urlsafe(24))' > "$KEY_FILE"
+chmod 600 "$KEY_FILE"
+
+say "preparing the Airflow metadata database in $AIRFLOW_HOME"
+airflow db migrate > "$LOGS/db-migrate.log" 2>&1 || { tail -30 "$LOGS/db-migrate.log"; exit 1; }
+python - "$AIRFLOW_HOME/demo-connections.json" "$KEY_FILE" "$SANDBOX_PORT" "$IDENT_DB" <<'PY'
+import json, sys
+out, key_file, port, ident_db = sys.argv[1:]
+key = open(key_file).read().strip()
+clinic = lambda tenant: {"conn_type": "ident_clinic_http", "host": f"http://127.0.0.1:{port}/clinic_http/{tenant}",
+                         "password": key, "description": f"Sandbox clinic service ({tenant})"}
+json.dump({"ident_db": {"conn_type": "sqlite", "host": ident_db, "description": "IDENT database (demo SQLite)"},
+           "clinic_site": clinic("site"), "clinic_landing": clinic("landing")}, open(out, "w"), indent=2)
+PY
+chmod 600 "$AIRFLOW_HOME/demo-connections.json"
+airflow connections import --overwrite "$AIRFLOW_HOME/demo-connections.json" > "$LOGS/connections.log" 2>&1 \
+  || { cat "$LOGS/connections.log"; exit 1; }
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  say "stopping the sandbox and Airflow"
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 30); do
+    alive=0; for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break; sleep 1
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "starting the sandbox on 127.0.0.1:$SANDBOX_PORT (log: $LOGS/sandbox.log)"
+setsid python -m sandbox --port "$SANDBOX_PORT" --key-file "$KEY_FILE" > "$LOGS/sandbox.log" 2>&1 &
+pids+=($!)
+say "starting airflow standalone on port $AIRFLOW__API__PORT (log: $LOGS/standalone.log)"
+setsid airflow standalone > "$LOGS/standalone.log" 2>&1 &
+pids+=($!)
+
+for _ in $(seq 1 180); do
+  curl -fs "http://localhost:$AIRFLOW__API__PORT/api/v2/monitor/health" > /dev/null 2>&1 && break
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "[demo] a process exited early; see $LOGS" >&2; tail -20 "$LOGS/standalone.log" >&2; exit 1; }
+  done
+  sleep 2
+done
+
+cat <<EOF
+
+  Airflow UI     http://localhost:$AIRFLOW__API__PORT   login: admin / admin
+  Sandbox        http://127.0.0.1:$SANDBOX_PORT/_sandbox/docs   (fault switches: sandbox/README.md)
+  IDENT database $IDENT_DB (SQLite)
+  Lead DAGs      ident_leads__site, ident_leads__landing (every 2 min, already unpaused)
+
+  Progress is printed every 30 s. Ctrl-C stops everything.
+EOF
+
+started=$(date +%s)
+timeout_s=${DEMO_SMOKE_TIMEOUT:-420}
+while true; do
+  if status=$(python scripts/demo_status.py "$IDENT_DB" "$AIRFLOW__API__PORT" 2>&1); then ok=1; else ok=0; fi
+  say "$status"
+  if [ $SMOKE = 1 ]; then
+    [ $ok = 1 ] && { say "smoke check passed"; exit 0; }
+    [ $(( $(date +%s) - started )) -gt "$timeout_s" ] && { say "smoke check failed after ${timeout_s}s"; tail -40 "$LOGS/standalone.log"; exit 1; }
+    sleep 10
+  else
+    sleep 30
+  fi
+done

@@ -1,0 +1,65 @@
+"""One progress line for `make demo`: leads stored per integration and the last run of each DAG.
+
+Exits 0 when leads are stored and every lead DAG's last finished run succeeded (the smoke check).
+Usage: demo_status.py IDENT_SQLITE_FILE AIRFLOW_PORT
+"""
+
+import json
+import sqlite3
+import sys
+import urllib.request
+from pathlib import Path
+
+DEMO_LOGIN = {"username": "admin", "password": "admin"}
+
+
+def lead_counts(path: str) -> dict[str, int]:
+    if not Path(path).exists():
+        return {}
+    with sqlite3.connect(path) as conn:
+        try:
+            return dict(conn.execute("SELECT integration, COUNT(*) FROM ident_leads GROUP BY integration"))
+        except sqlite3.OperationalError:  # no lead run has created the tables yet
+            return {}
+
+
+def api(port: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"http://localhost:{port}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers=headers,
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def last_finished_runs(port: str) -> dict[str, str]:
+    token = api(port, "/auth/token", body=DEMO_LOGIN)["access_token"]
+    states = {}
+    for dag in api(port, "/api/v2/dags?dag_id_pattern=ident_", token)["dags"]:
+        runs = api(port, f"/api/v2/dags/{dag['dag_id']}/dagRuns?order_by=-run_after&limit=5", token)["dag_runs"]
+        finished = [run["state"] for run in runs if run["state"] in ("success", "failed")]
+        states[dag["dag_id"]] = finished[0] if finished else (runs[0]["state"] if runs else "no run yet")
+    return states
+
+
+def main() -> int:
+    path, port = sys.argv[1:3]
+    counts = lead_counts(path)
+    note = ""
+    try:
+        runs = last_finished_runs(port)
+    except OSError as exc:
+        runs, note = {}, f" (Airflow API not answering: {exc})"
+    leads = ", ".join(f"{name}: {count}" for name, count in sorted(counts.items())) or "none yet"
+    dags = ", ".join(f"{dag_id}={state}" for dag_id, state in sorted(runs.items())) or "no DAGs parsed yet"
+    print(f"ident_leads rows: {leads} | last runs: {dags}{note}")
+    healthy = sum(counts.values()) > 0 and bool(runs) and all(state == "success" for state in runs.values())
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
