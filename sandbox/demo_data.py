@@ -90,7 +90,9 @@ class LeadGenerator:
         self.live_interval = live_interval
         self.back_count = LEADS_PER_DAY * max(days, 0)
         self._window = timedelta(days=max(days, 0))
-        self.id_base = 10_000 + stable_int(seed, tenant, "id-base") % 90_000
+        # Ids carry the start minute: a restarted sandbox (whose catalogue is laid out relative to
+        # its new start) serves new Ids, never an old Id at a new DateAndTime as no real service would.
+        self.id_base = int(start_time.timestamp()) // 60 * 1_000_000 + stable_int(seed, tenant, "id-base") % 900_000
         self._defect_phase = stable_int(seed, tenant, "defect-phase") % INVALID_EVERY
         self._kind_shift = stable_int(seed, tenant, "defect-kind") % len(DEFECT_KINDS)
         self._cache: dict[int, Lead] = {}
