@@ -157,6 +157,12 @@ class IdentStore:
         self, cur: Any, integration: str, capability: str, newest: datetime | None, window: tuple[datetime, datetime]
     ) -> None:
         current = self._read_state(cur, integration, capability)
+        if current is None:  # callers normally create it first (sync_state); never lose the watermark
+            cur.execute(
+                "INSERT INTO ident_sync_state (integration, capability, enabled_on)"
+                f" VALUES ({self.p}, {self.p}, {self.p})",
+                (integration, capability, self.to_db(window[0].date())),
+            )
         watermark = current.watermark if current else None
         if newest is not None and (watermark is None or newest > watermark):
             watermark = newest
@@ -230,6 +236,10 @@ class IdentStore:
                 )
             rejected_new = self._quarantine(cur, integration, "leads", rejects, now)
             newest = max((key[1] for key in unique), default=None)
+            if newest is not None:
+                # A lead dated ahead of the window (a service's clock or typo) must not push the
+                # next window's start past today: that would stop the import for good.
+                newest = min(newest, window[1])
             self._advance_state(cur, integration, "leads", newest, window)
         return LoadResult(
             fetched=fetched,

@@ -5,6 +5,7 @@ import json
 import sqlite3
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -171,3 +172,18 @@ def test_all_datetimes_are_stored_in_utc(clean_sandbox, clinic_conn, ident_db, f
     import_leads(settings)
     (plan_start,) = query(ident_db, "SELECT plan_start FROM ident_leads WHERE external_id = 'tz-1'")[0]
     assert IdentStore.datetime_from_db(plan_start) == datetime(2030, 1, 10, 7, 0, tzinfo=UTC)
+
+
+def test_a_lead_dated_in_the_future_does_not_push_the_watermark_past_now(ident_db):
+    from ident_integrations.leads import validate_leads
+
+    now = datetime.now(UTC)
+    leads, _ = validate_leads(
+        [{"Id": "typo", "DateAndTime": "2031-01-01T10:00:00+03:00", "ClientPhone": "89110000002"}], ZoneInfo("UTC")
+    )
+    store = IdentStore("ident_db")
+    store.ensure_schema()
+    result = store.save_leads("future", 1, leads, [], (now - timedelta(hours=1), now))
+    assert result.new == 1  # the lead itself is kept
+    (watermark,) = query(ident_db, "SELECT watermark FROM ident_sync_state WHERE integration = 'future'")[0]
+    assert IdentStore.datetime_from_db(watermark) <= now
