@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -156,10 +155,6 @@ class IntegrationsConfig(_Strict):
                 raise ValueError(f"integration name {integration.name!r} is used twice")
             seen.add(integration.name)
         return self
-
-    @cached_property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.clinic.timezone)
 
     def _overrides(self, integration: Integration, model: type[BaseModel]) -> dict[str, Any]:
         base = {field: getattr(self.defaults, field) for field in model.model_fields}
