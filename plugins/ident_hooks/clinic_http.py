@@ -94,7 +94,7 @@ class ClinicHttpHook(HttpHook):
             lambda: timed_request(
                 session,
                 prepared,
-                timeout=self.timeout_seconds or DEFAULT_TIMEOUT_SECONDS,
+                timeout=self.timeout_seconds,
                 record=self.on_exchange,
                 secrets=(key,),
                 parse=_json_array,
@@ -126,7 +126,7 @@ class ClinicHttpHook(HttpHook):
             yield page
             if len(page) < page_size:
                 return
-            previous_first = page[0] if page else None
+            previous_first = page[0]  # a full page is never empty
             offset += page_size
 
     def get_tickets(self, date_from: datetime, date_to: datetime, page_size: int = 500) -> list[Any]:

@@ -101,12 +101,12 @@ class _WaitHonouringRetryAfter(tenacity.wait.wait_base):
 
 
 def call_with_retries(
-    send: Callable[[], requests.Response],
+    send: Callable[[], Any],
     *,
     describe: str,
     attempts: int,
     backoff_seconds: float,
-) -> requests.Response:
+) -> Any:
     """Run ``send`` until it returns, retrying transient faults with exponential backoff."""
 
     def before_sleep(state: tenacity.RetryCallState) -> None:

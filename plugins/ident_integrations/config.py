@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -39,6 +39,16 @@ SERVICE_CAPABILITIES: dict[str, frozenset[str]] = {
 }
 
 
+# Each bound is declared once and used both for `defaults` and for an integration's override.
+TimeoutSeconds = Annotated[float, Field(gt=0, le=600)]
+RequestAttempts = Annotated[int, Field(ge=1, le=20)]
+BackoffSeconds = Annotated[float, Field(ge=0, le=300)]
+TaskRetries = Annotated[int, Field(ge=0, le=20)]
+RetryDelaySeconds = Annotated[int, Field(ge=0, le=3600)]
+IntervalMinutes = Annotated[int, Field(ge=1, le=1440)]
+PageSize = Annotated[int, Field(ge=1, le=10000)]
+
+
 class ConfigError(ValueError):
     """The integrations file is missing or invalid; the message names file, integration and field."""
 
@@ -64,21 +74,21 @@ class Clinic(_Strict):
 class RequestSettings(_Strict):
     """How one integration talks to its service; every field can be overridden per integration."""
 
-    timeout_seconds: float = Field(45, gt=0, le=600)
-    request_attempts: int = Field(4, ge=1, le=20)
-    request_backoff_seconds: float = Field(2, ge=0, le=300)
+    timeout_seconds: TimeoutSeconds = 45
+    request_attempts: RequestAttempts = 4
+    request_backoff_seconds: BackoffSeconds = 2
 
 
 class TaskSettings(_Strict):
     owner: str = "ident"
-    task_retries: int = Field(3, ge=0, le=20)
-    task_retry_delay_seconds: int = Field(60, ge=0, le=3600)
+    task_retries: TaskRetries = 3
+    task_retry_delay_seconds: RetryDelaySeconds = 60
     alert_emails: tuple[str, ...] = ()
 
 
 class LeadDefaults(_Strict):
-    interval_minutes: int = Field(2, ge=1, le=1440)
-    page_size: int = Field(500, ge=1, le=10000)
+    interval_minutes: IntervalMinutes = 2
+    page_size: PageSize = 500
 
 
 class Defaults(RequestSettings, TaskSettings):
@@ -90,8 +100,8 @@ class LeadBlock(_Strict):
 
     enabled: bool = True
     start_date: date | None = None
-    interval_minutes: int | None = Field(None, ge=1, le=1440)
-    page_size: int | None = Field(None, ge=1, le=10000)
+    interval_minutes: IntervalMinutes | None = None
+    page_size: PageSize | None = None
 
 
 class Integration(_Strict):
@@ -99,12 +109,12 @@ class Integration(_Strict):
     service: Service
     conn_id: str = Field(min_length=1)
     description: str = ""
-    timeout_seconds: float | None = Field(None, gt=0, le=600)
-    request_attempts: int | None = Field(None, ge=1, le=20)
-    request_backoff_seconds: float | None = Field(None, ge=0, le=300)
+    timeout_seconds: TimeoutSeconds | None = None
+    request_attempts: RequestAttempts | None = None
+    request_backoff_seconds: BackoffSeconds | None = None
     owner: str | None = None
-    task_retries: int | None = Field(None, ge=0, le=20)
-    task_retry_delay_seconds: int | None = Field(None, ge=0, le=3600)
+    task_retries: TaskRetries | None = None
+    task_retry_delay_seconds: RetryDelaySeconds | None = None
     alert_emails: tuple[str, ...] | None = None
     leads: LeadBlock | None = None
 

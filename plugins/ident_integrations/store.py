@@ -140,30 +140,27 @@ class IdentStore:
         row = cur.fetchone()
         return SyncState(self.date_from_db(row[0]), self.datetime_from_db(row[1])) if row else None
 
+    def _read_or_create_state(self, cur: Any, integration: str, capability: str, enabled_on: date) -> SyncState:
+        state = self._read_state(cur, integration, capability)
+        if state is None:
+            cur.execute(
+                "INSERT INTO ident_sync_state (integration, capability, enabled_on)"
+                f" VALUES ({self.p}, {self.p}, {self.p})",
+                (integration, capability, self.to_db(enabled_on)),
+            )
+            state = SyncState(enabled_on, None)
+        return state
+
     def sync_state(self, integration: str, capability: str, *, enabled_today: date) -> SyncState:
         """The integration's state, created on first contact: that day is when it was enabled."""
         with self.transaction() as cur:
-            state = self._read_state(cur, integration, capability)
-            if state is None:
-                cur.execute(
-                    "INSERT INTO ident_sync_state (integration, capability, enabled_on)"
-                    f" VALUES ({self.p}, {self.p}, {self.p})",
-                    (integration, capability, self.to_db(enabled_today)),
-                )
-                state = SyncState(enabled_today, None)
-        return state
+            return self._read_or_create_state(cur, integration, capability, enabled_today)
 
     def _advance_state(
         self, cur: Any, integration: str, capability: str, newest: datetime | None, window: tuple[datetime, datetime]
     ) -> None:
-        current = self._read_state(cur, integration, capability)
-        if current is None:  # callers normally create it first (sync_state); never lose the watermark
-            cur.execute(
-                "INSERT INTO ident_sync_state (integration, capability, enabled_on)"
-                f" VALUES ({self.p}, {self.p}, {self.p})",
-                (integration, capability, self.to_db(window[0].date())),
-            )
-        watermark = current.watermark if current else None
+        # Callers normally create the state first (sync_state); created here too so no watermark is lost.
+        watermark = self._read_or_create_state(cur, integration, capability, window[0].date()).watermark
         if newest is not None and (watermark is None or newest > watermark):
             watermark = newest
         p = self.p
