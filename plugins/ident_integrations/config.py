@@ -1,45 +1,36 @@
 """IDENT's "Настройка интеграций" window as a validated file.
 
-One ``defaults`` block (IDENT's italic defaults) and, per integration, only what differs.
+One ``defaults`` block (IDENT's italic defaults) and, per integration, only what differs. Every
+setting resolves the same way, for every capability: the integration's value, else the one in
+``defaults``, else the built-in default — :func:`resolve_fields`, with where each value came from.
+The capability blocks (``leads:``, ``calls:``…) and the service names come from the registries in
+``ident_integrations.registry``; nothing here changes when a capability or a service is added.
+
 The file is ``include/integrations.yaml`` unless ``IDENT_INTEGRATIONS_FILE`` points elsewhere.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "include" / "integrations.yaml"
 CONFIG_FILE_ENV = "IDENT_INTEGRATIONS_FILE"
 
-Service = Literal[
-    "clinic_http",
-    "clinic_db",
-    "uis",
-    "flexbe",
-    "napopravku",
-    "prodoctorov",
-    "sberzdorovie",
-    "top32",
-    "dadata",
-    "smsc",
-    "google_calendar",
-]
+# Where a resolved value came from, as `ident config check` shows it.
+INTEGRATION, DEFAULTS, BUILT_IN = "integration", "defaults", "built-in"
 
-# Which capability each service can run today. A service gains a capability when its hook lands.
-SERVICE_CAPABILITIES: dict[str, frozenset[str]] = {
-    "clinic_http": frozenset({"leads"}),
-}
-
-
-# Each bound is declared once and used both for `defaults` and for an integration's override.
+# Each bound is declared once and used for the built-in default, `defaults` and an override.
 TimeoutSeconds = Annotated[float, Field(gt=0, le=600)]
 RequestAttempts = Annotated[int, Field(ge=1, le=20)]
 BackoffSeconds = Annotated[float, Field(ge=0, le=300)]
@@ -72,7 +63,7 @@ class Clinic(_Strict):
 
 
 class RequestSettings(_Strict):
-    """How one integration talks to its service; every field can be overridden per integration."""
+    """How one integration talks to its service."""
 
     timeout_seconds: TimeoutSeconds = 45
     request_attempts: RequestAttempts = 4
@@ -80,85 +71,110 @@ class RequestSettings(_Strict):
 
 
 class TaskSettings(_Strict):
+    """How Airflow runs and retries the integration's tasks, and who hears when they fail."""
+
     owner: str = "ident"
     task_retries: TaskRetries = 3
     task_retry_delay_seconds: RetryDelaySeconds = 60
     alert_emails: tuple[str, ...] = ()
 
 
-class LeadDefaults(_Strict):
-    interval_minutes: IntervalMinutes = 2
-    page_size: PageSize = 500
-
-
-class Defaults(RequestSettings, TaskSettings):
-    leads: LeadDefaults = LeadDefaults()
-
-
-class LeadBlock(_Strict):
-    """An integration's ``leads:`` block: on/off, the first day to load, and overrides."""
+class CapabilitySettings(_Strict):
+    """What every capability block has; a capability subclasses it with its own fields and defaults."""
 
     enabled: bool = True
-    start_date: date | None = None
-    interval_minutes: IntervalMinutes | None = None
-    page_size: PageSize | None = None
+    start_date: date | None = None  # first day to load; None = the day the integration was first run
+    interval_minutes: IntervalMinutes = 60
 
 
-class Integration(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
-    service: Service
-    conn_id: str = Field(min_length=1)
-    description: str = ""
-    timeout_seconds: TimeoutSeconds | None = None
-    request_attempts: RequestAttempts | None = None
-    request_backoff_seconds: BackoffSeconds | None = None
-    owner: str | None = None
-    task_retries: TaskRetries | None = None
-    task_retry_delay_seconds: RetryDelaySeconds | None = None
-    alert_emails: tuple[str, ...] | None = None
-    leads: LeadBlock | None = None
-
-    @model_validator(mode="after")
-    def _service_supports_capabilities(self) -> Integration:
-        supported = SERVICE_CAPABILITIES.get(self.service, frozenset())
-        if self.leads is not None and self.leads.enabled and "leads" not in supported:
-            raise ValueError(f"service {self.service!r} cannot import leads yet")
-        return self
+# --- generic resolution ---------------------------------------------------------------------------
 
 
-class ResolvedLeads(BaseModel):
-    """Lead-import settings of one integration after falling back to ``defaults``."""
+def partial_model(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """``model`` with every field optional and unset by default, keeping each field's bounds: what
+    ``defaults`` and an integration may write (a value left out falls back to the next layer)."""
+    fields: dict[str, Any] = {}
+    for field_name, field in model.model_fields.items():
+        annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        fields[field_name] = (Optional[annotation], None)  # noqa: UP045 - built at run time
+    return create_model(name, __base__=_Strict, **fields)
 
-    model_config = ConfigDict(frozen=True)
 
+def resolve_fields(
+    model: type[BaseModel], layers: Iterable[tuple[str, BaseModel | None]]
+) -> tuple[BaseModel, dict[str, str]]:
+    """Fill ``model`` field by field from the first layer that sets it, else its built-in default.
+
+    Returns the model and, per field, where its value came from (a layer's name or ``built-in``).
+    A layer "sets" a field when the file wrote a value for it (``null`` counts as not written).
+    """
+    layers = [(source, layer) for source, layer in layers if layer is not None]
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name in model.model_fields:
+        sources[name] = BUILT_IN
+        for source, layer in layers:
+            value = getattr(layer, name, None)
+            if name in layer.model_fields_set and value is not None:
+                values[name], sources[name] = value, source
+                break
+    return model.model_validate(values), sources
+
+
+@dataclass(frozen=True)
+class ResolvedCapability:
+    """One integration's settings for one capability after resolution: what its DAG runs with."""
+
+    capability: str
     integration: str
     service: str
     conn_id: str
     description: str
-    timezone: str
-    ident_conn_id: str
-    start_date: date | None
-    interval_minutes: int
-    page_size: int
+    clinic: Clinic
+    block: CapabilitySettings  # the capability's own block model, every field filled
     request: RequestSettings
     task: TaskSettings
+    sources: Mapping[str, str]  # "leads.page_size" / "timeout_seconds" -> integration/defaults/built-in
 
     @property
     def dag_id(self) -> str:
-        return f"ident_leads__{self.integration}"
+        return f"ident_{self.capability}__{self.integration}"
+
+    @property
+    def timezone(self) -> str:
+        return self.clinic.timezone
 
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return ZoneInfo(self.clinic.timezone)
+
+    @property
+    def ident_conn_id(self) -> str:
+        return self.clinic.ident_conn_id
 
 
-class IntegrationsConfig(_Strict):
-    clinic: Clinic = Clinic()
-    defaults: Defaults = Defaults()
-    integrations: tuple[Integration, ...] = ()
+class IntegrationBase(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
+    conn_id: str = Field(min_length=1)
+    description: str = ""
 
     @model_validator(mode="after")
-    def _unique_names(self) -> IntegrationsConfig:
+    def _service_runs_its_capabilities(self) -> IntegrationBase:
+        from ident_integrations.registry import CAPABILITIES, SERVICES
+
+        service = SERVICES.get(self.service)
+        for name, capability in CAPABILITIES.items():
+            block = getattr(self, name)
+            if block is not None and block.enabled is not False and (service is None or not service.supports(name)):
+                raise ValueError(f"service {self.service!r} cannot {capability.action} yet")
+        return self
+
+
+class ConfigBase(_Strict):
+    clinic: Clinic = Clinic()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ConfigBase:
         seen: set[str] = set()
         for integration in self.integrations:
             if integration.name in seen:
@@ -166,40 +182,81 @@ class IntegrationsConfig(_Strict):
             seen.add(integration.name)
         return self
 
-    def _overrides(self, integration: Integration, model: type[BaseModel]) -> dict[str, Any]:
-        base = {field: getattr(self.defaults, field) for field in model.model_fields}
-        own = {field: getattr(integration, field) for field in model.model_fields}
-        return {**base, **{k: v for k, v in own.items() if v is not None}}
+    def _resolve(self, integration: Any, capability: Any) -> ResolvedCapability:
+        block, block_sources = resolve_fields(
+            capability.settings,
+            [(INTEGRATION, getattr(integration, capability.name)), (DEFAULTS, getattr(self.defaults, capability.name))],
+        )
+        layers = [(INTEGRATION, integration), (DEFAULTS, self.defaults)]
+        request, request_sources = resolve_fields(RequestSettings, layers)
+        task, task_sources = resolve_fields(TaskSettings, layers)
+        return ResolvedCapability(
+            capability=capability.name,
+            integration=integration.name,
+            service=integration.service,
+            conn_id=integration.conn_id,
+            description=integration.description,
+            clinic=self.clinic,
+            block=block,
+            request=request,
+            task=task,
+            sources={
+                **{f"{capability.name}.{k}": v for k, v in block_sources.items()},
+                **request_sources,
+                **task_sources,
+            },
+        )
 
-    def lead_imports(self) -> list[ResolvedLeads]:
-        """Every integration whose ``leads`` block is enabled, with defaults filled in."""
-        resolved = []
-        for integration in self.integrations:
-            block = integration.leads
-            if block is None or not block.enabled:
-                continue
-            resolved.append(
-                ResolvedLeads(
-                    integration=integration.name,
-                    service=integration.service,
-                    conn_id=integration.conn_id,
-                    description=integration.description,
-                    timezone=self.clinic.timezone,
-                    ident_conn_id=self.clinic.ident_conn_id,
-                    start_date=block.start_date,
-                    interval_minutes=block.interval_minutes or self.defaults.leads.interval_minutes,
-                    page_size=block.page_size or self.defaults.leads.page_size,
-                    request=RequestSettings(**self._overrides(integration, RequestSettings)),
-                    task=TaskSettings(**self._overrides(integration, TaskSettings)),
-                )
-            )
-        return resolved
+    def blocks(self, capability: str | None = None) -> list[ResolvedCapability]:
+        """Every capability block written in the file (enabled or not), resolved, in file order."""
+        from ident_integrations.registry import CAPABILITIES
 
-    def lead_import(self, integration: str) -> ResolvedLeads:
-        for item in self.lead_imports():
-            if item.integration == integration:
-                return item
-        raise ConfigError(f"no enabled lead import named {integration!r} in the integrations file")
+        wanted = [CAPABILITIES[capability]] if capability else list(CAPABILITIES.values())
+        return [
+            self._resolve(integration, cap)
+            for integration in self.integrations
+            for cap in wanted
+            if getattr(integration, cap.name) is not None
+        ]
+
+    def enabled(self, capability: str | None = None) -> list[ResolvedCapability]:
+        """What gets a DAG: every enabled block of ``capability`` (or of every capability)."""
+        return [resolved for resolved in self.blocks(capability) if resolved.block.enabled]
+
+    def resolve(self, integration: str, capability: str) -> ResolvedCapability:
+        for resolved in self.enabled(capability):
+            if resolved.integration == integration:
+                return resolved
+        raise ConfigError(f"no enabled {capability} block for integration {integration!r} in the integrations file")
+
+
+@functools.cache
+def config_model(capabilities: tuple[Any, ...], services: tuple[str, ...]) -> type[ConfigBase]:
+    """The file's model for these registries: a block per capability in ``defaults`` and in each
+    integration, and the known service names. Built on demand so that the registries stay the
+    only place that lists capabilities and services (a test can register a toy one)."""
+    blocks = {cap.name: partial_model(cap.settings, f"{cap.name.title()}Block") for cap in capabilities}
+    shared = {
+        **partial_model(RequestSettings, "RequestOverrides").model_fields,
+        **partial_model(TaskSettings, "TaskOverrides").model_fields,
+    }
+    field_defs = {name: (field.annotation, None) for name, field in shared.items()}
+    defaults = create_model(
+        "Defaults", __base__=_Strict, **field_defs, **{name: (block, block()) for name, block in blocks.items()}
+    )
+    integration = create_model(
+        "Integration",
+        __base__=IntegrationBase,
+        service=(Literal[services], ...),
+        **field_defs,
+        **{name: (Optional[block], None) for name, block in blocks.items()},  # noqa: UP045
+    )
+    return create_model(
+        "IntegrationsConfig",
+        __base__=ConfigBase,
+        defaults=(defaults, defaults()),
+        integrations=(tuple[integration, ...], ()),
+    )
 
 
 def config_path() -> Path:
@@ -220,23 +277,42 @@ def _describe_location(raw: Any, loc: tuple[Any, ...]) -> str:
     return f"field {'.'.join(str(part) for part in loc)!r}"
 
 
-def parse_config(raw: Any, source: str) -> IntegrationsConfig:
+def _problems(exc: ValidationError, raw: Any, prefix: tuple[Any, ...] = ()) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        loc = prefix + tuple(part for part in error["loc"] if not str(part).startswith("function-after"))
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{_describe_location(raw, loc)}: {message}")
+    return problems
+
+
+def parse_config(raw: Any, source: str) -> ConfigBase:
+    """Validate the file's content and resolve every block once, so that a mistake anywhere —
+    including one only the merged values reveal — is reported now, naming file, integration, field."""
+    from ident_integrations.registry import CAPABILITIES, known_services
+
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"Invalid integrations file {source}: the top level must be a mapping")
+    model = config_model(tuple(CAPABILITIES.values()), known_services())
     try:
-        return IntegrationsConfig.model_validate(raw)
+        config = model.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(part for part in error["loc"] if not str(part).startswith("function-after"))
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{_describe_location(raw, loc)}: {message}")
-        raise ConfigError(f"Invalid integrations file {source}: " + "; ".join(problems)) from None
+        raise ConfigError(f"Invalid integrations file {source}: " + "; ".join(_problems(exc, raw))) from None
+    for index, integration in enumerate(config.integrations):
+        for cap in CAPABILITIES.values():
+            if getattr(integration, cap.name) is None:
+                continue
+            try:
+                config._resolve(integration, cap)
+            except ValidationError as exc:
+                problems = _problems(exc, raw, ("integrations", index, cap.name))
+                raise ConfigError(f"Invalid integrations file {source}: " + "; ".join(problems)) from None
+    return config
 
 
-def load_config(path: Path | str | None = None) -> IntegrationsConfig:
+def load_config(path: Path | str | None = None) -> ConfigBase:
     """Read and validate the integrations file; raise ConfigError with one clear message."""
     path = Path(path) if path else config_path()
     try:

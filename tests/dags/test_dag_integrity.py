@@ -35,7 +35,7 @@ def test_no_import_errors(bag):
 def test_one_dag_per_enabled_integration(bag):
     from ident_integrations.config import load_config
 
-    expected = {f"ident_leads__{item.integration}" for item in load_config().lead_imports()}
+    expected = {f"ident_leads__{item.integration}" for item in load_config().enabled("leads")}
     assert expected and set(bag.dag_ids) == expected
 
 

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ident_hooks.exchange import ServiceAuthError
+from ident_integrations.capabilities.leads import import_leads
 from ident_integrations.config import parse_config
-from ident_integrations.lead_import import import_leads
-from ident_integrations.store import IdentStore
-from tests.helpers import query
+from ident_integrations.store.database import IdentDatabase
+from ident_integrations.store.leads import LeadStore
+from tests.helpers import as_utc, query
 
 
 def settings_for(conn_id: str, name: str = "site", **leads):
@@ -24,7 +25,7 @@ def settings_for(conn_id: str, name: str = "site", **leads):
         },
         "test",
     )
-    return config.lead_import(name)
+    return config.resolve(name, "leads")
 
 
 @pytest.fixture(params=["mariadb", "sqlite"])
@@ -115,7 +116,7 @@ def test_window_starts_at_midnight_of_newest_stored_lead(clean_sandbox, clinic_c
     import_leads(settings)
     import_leads(settings)
     start, watermark = query(ident_db, "SELECT last_window_start, watermark FROM ident_sync_state")[0]
-    start, watermark = IdentStore.datetime_from_db(start), IdentStore.datetime_from_db(watermark)
+    start, watermark = as_utc(start), as_utc(watermark)
     msk = settings.tz
     assert start.astimezone(msk).date() == watermark.astimezone(msk).date()
     assert start.astimezone(msk).time().isoformat() == "00:00:00"
@@ -127,7 +128,7 @@ def test_first_run_without_start_date_starts_today(clean_sandbox, clinic_conn, i
     enabled_on, start = query(ident_db, "SELECT enabled_on, last_window_start FROM ident_sync_state")[0]
     today = datetime.now(settings.tz).date()
     assert str(enabled_on) == today.isoformat()
-    assert IdentStore.datetime_from_db(start).astimezone(settings.tz).date() == today
+    assert as_utc(start).astimezone(settings.tz).date() == today
     assert result.fetched < clean_sandbox.stats(fresh_tenant)["total_visible"]  # the older catalogue is not loaded
 
 
@@ -154,7 +155,7 @@ def test_store_rejects_a_connection_of_the_wrong_type(monkeypatch):
 
     monkeypatch.setenv("AIRFLOW_CONN_IDENT_DB", connection_json(conn_type="http", host="example"))
     with pytest.raises(ValueError, match="must be one of"):
-        IdentStore("ident_db")
+        IdentDatabase("ident_db")
 
 
 def test_all_datetimes_are_stored_in_utc(clean_sandbox, clinic_conn, ident_db, fresh_tenant):
@@ -171,19 +172,19 @@ def test_all_datetimes_are_stored_in_utc(clean_sandbox, clinic_conn, ident_db, f
     )
     import_leads(settings)
     (plan_start,) = query(ident_db, "SELECT plan_start FROM ident_leads WHERE external_id = 'tz-1'")[0]
-    assert IdentStore.datetime_from_db(plan_start) == datetime(2030, 1, 10, 7, 0, tzinfo=UTC)
+    assert as_utc(plan_start) == datetime(2030, 1, 10, 7, 0, tzinfo=UTC)
 
 
 def test_a_lead_dated_in_the_future_does_not_push_the_watermark_past_now(ident_db):
-    from ident_integrations.leads import validate_leads
+    from ident_integrations.records.leads import validate_leads
 
     now = datetime.now(UTC)
     leads, _ = validate_leads(
         [{"Id": "typo", "DateAndTime": "2031-01-01T10:00:00+03:00", "ClientPhone": "89110000002"}], ZoneInfo("UTC")
     )
-    store = IdentStore("ident_db")
-    store.ensure_schema()
-    result = store.save_leads("future", 1, leads, [], (now - timedelta(hours=1), now))
+    db = IdentDatabase("ident_db")
+    db.ensure_schema()
+    result = LeadStore(db, "future").save(1, leads, [], (now - timedelta(hours=1), now))
     assert result.new == 1  # the lead itself is kept
     (watermark,) = query(ident_db, "SELECT watermark FROM ident_sync_state WHERE integration = 'future'")[0]
-    assert IdentStore.datetime_from_db(watermark) <= now
+    assert as_utc(watermark) <= now

@@ -24,7 +24,7 @@ def test_shipped_file_is_valid_and_uses_identity_defaults():
     assert config.clinic.timezone == "Europe/Moscow"
     assert config.defaults.timeout_seconds == 45
     assert config.defaults.leads.interval_minutes == 2
-    assert [lead.dag_id for lead in config.lead_imports()] == ["ident_leads__site", "ident_leads__landing"]
+    assert [lead.dag_id for lead in config.enabled("leads")] == ["ident_leads__site", "ident_leads__landing"]
 
 
 def test_values_not_set_fall_back_to_defaults_and_overrides_win():
@@ -44,10 +44,15 @@ def test_values_not_set_fall_back_to_defaults_and_overrides_win():
         },
         "test.yaml",
     )
-    a, b = config.lead_imports()
-    assert (a.interval_minutes, a.page_size, a.request.timeout_seconds, a.task.task_retries) == (3, 100, 30, 5)
-    assert (b.interval_minutes, b.page_size, b.request.timeout_seconds) == (7, 100, 10)
-    assert b.start_date == date(2026, 11, 1) and a.start_date is None
+    a, b = config.enabled("leads")
+    assert (a.block.interval_minutes, a.block.page_size, a.request.timeout_seconds, a.task.task_retries) == (
+        3,
+        100,
+        30,
+        5,
+    )
+    assert (b.block.interval_minutes, b.block.page_size, b.request.timeout_seconds) == (7, 100, 10)
+    assert b.block.start_date == date(2026, 11, 1) and a.block.start_date is None
 
 
 def test_disabled_and_blockless_integrations_get_no_dag():
@@ -60,7 +65,7 @@ def test_disabled_and_blockless_integrations_get_no_dag():
         },
         "t",
     )
-    assert config.lead_imports() == []
+    assert config.enabled("leads") == []
 
 
 def test_env_var_selects_the_file(tmp_path, monkeypatch):

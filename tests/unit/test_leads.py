@@ -3,7 +3,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ident_integrations.leads import lead_window, validate_leads
+from ident_integrations.capabilities.leads import lead_window
+from ident_integrations.records.leads import validate_leads
 
 MSK = ZoneInfo("Europe/Moscow")
 

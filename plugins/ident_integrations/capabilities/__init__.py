@@ -1,0 +1,67 @@
+"""What a capability is, and the DAG scaffolding every capability's DAG shares.
+
+A capability is one module (``capabilities/<name>.py``) exposing a :class:`Capability`: its block
+model (fields and built-in defaults, resolved generically by ``config``), the phrase used when a
+service cannot run it, its DAG builder and its run function. It is listed once in
+``ident_integrations.registry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG
+
+from ident_integrations.alerts import failure_callbacks
+from ident_integrations.config import CapabilitySettings, ResolvedCapability
+
+# Scheduling only: catchup is off unless a capability turns it on, so this date causes no runs.
+DAG_START = pendulum.datetime(2025, 1, 1, tz="UTC")
+TASK_TIMEOUT = timedelta(minutes=15)  # a hung service must not block the next run for long
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str  # the block's key in integrations.yaml and the middle of the DAG id
+    settings: type[CapabilitySettings]  # the block model: its fields and built-in defaults
+    action: str  # completes "service 'x' cannot … yet", e.g. "import leads"
+    build_dag: Callable[[ResolvedCapability], DAG]
+    run: Callable[..., Any]  # what the DAG's task calls; tests and the CLI call it too
+
+
+def default_args(settings: ResolvedCapability) -> dict[str, Any]:
+    task = settings.task
+    return {
+        "owner": task.owner,
+        "retries": task.task_retries,
+        "retry_delay": timedelta(seconds=task.task_retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": TASK_TIMEOUT,
+        "on_failure_callback": failure_callbacks(task),
+    }
+
+
+@contextmanager
+def ident_dag(settings: ResolvedCapability, *, description: str, doc_md: str, **overrides: Any) -> Iterator[DAG]:
+    """A DAG with what every IDENT DAG carries: its id, owner, tags, retries with backoff, the
+    failure alert, one run at a time, and the capability's interval as schedule (overridable)."""
+    kwargs: dict[str, Any] = {
+        "dag_id": settings.dag_id,
+        "description": description,
+        "schedule": timedelta(minutes=settings.block.interval_minutes),
+        "start_date": DAG_START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args(settings),
+        "tags": ["ident", settings.capability, settings.service],
+        "doc_md": doc_md,
+        **overrides,
+    }
+    with DAG(**kwargs) as dag:
+        yield dag

@@ -1,0 +1,179 @@
+"""Lead import ("заявки"): every ``leads.interval_minutes`` fetch one window of leads from the
+integration's service, validate them, and store them in one transaction.
+
+Window (IDENT's rule): from 00:00 clinic time of the date of the newest lead already stored, up to
+now; before the first lead, from ``start_date`` (default: the day the integration was enabled).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from ident_integrations.capabilities import Capability, ident_dag
+from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability
+from ident_integrations.records import RejectedRecord
+from ident_integrations.records.leads import Lead
+
+if TYPE_CHECKING:
+    from ident_integrations.store.base import LoadResult
+
+log = logging.getLogger(__name__)
+NAME = "leads"
+
+
+class LeadSettings(CapabilitySettings):
+    """An integration's ``leads:`` block."""
+
+    interval_minutes: IntervalMinutes = 2
+    page_size: PageSize = 500
+
+
+@dataclass(frozen=True)
+class LeadSource:
+    """How one service gives leads: the raw records of a window, then those mapped to Leads."""
+
+    fetch: Callable[[Any, datetime, datetime, ResolvedCapability], list[Any]]  # (hook, start, end, settings)
+    to_leads: Callable[[Iterable[Any], ZoneInfo], tuple[list[Lead], list[RejectedRecord]]]
+
+
+def lead_window(
+    *,
+    newest_lead_at: datetime | None,
+    start_date: date | None,
+    enabled_on: date,
+    now: datetime,
+    tz: ZoneInfo,
+) -> tuple[datetime, datetime]:
+    """IDENT's rule: from 00:00 (clinic time) of the newest stored lead's date, else of the start date
+    (default: the day the integration was enabled), up to now."""
+    if newest_lead_at is not None:
+        day = newest_lead_at.astimezone(tz).date()
+    else:
+        day = start_date or enabled_on
+    start = pendulum.datetime(day.year, day.month, day.day, tz=pendulum.timezone(tz.key))
+    return start, now.astimezone(tz)
+
+
+def import_leads(
+    settings: ResolvedCapability,
+    *,
+    from_date: date | None = None,
+    now: datetime | None = None,
+) -> LoadResult:
+    """Load one window of leads; ``from_date`` (manual re-pull) replaces the usual window start."""
+    from ident_integrations.registry import service_for
+    from ident_integrations.store.database import IdentDatabase
+    from ident_integrations.store.leads import LeadStore
+
+    tz = settings.tz
+    now = now or datetime.now(UTC)
+    db = IdentDatabase(settings.ident_conn_id)
+    db.ensure_schema()
+    store = LeadStore(db, settings.integration)
+    state = store.sync_state(enabled_today=now.astimezone(tz).date())
+    start_date = settings.block.start_date
+    start, end = lead_window(
+        newest_lead_at=None if from_date else state.watermark,
+        start_date=from_date or start_date,
+        enabled_on=state.enabled_on,
+        now=now,
+        tz=tz,
+    )
+    if from_date:
+        basis = f"from_date {from_date} given for this run"
+    elif state.watermark:
+        basis = f"newest stored lead at {state.watermark.astimezone(tz):%Y-%m-%d %H:%M}"
+    else:
+        basis = f"start date {start_date or state.enabled_on} (no lead stored yet)"
+    log.info("Lead window for %s: %s .. %s (%s, %s)", settings.integration, start, end, basis, settings.timezone)
+    service = service_for(settings)
+    source: LeadSource = service.source(NAME)
+    if start > end:
+        log.info("The start date is in the future; nothing to fetch yet")
+        records: list = []
+    else:
+        exchanges = []
+        try:
+            records = source.fetch(service.hook(settings, exchanges.append), start, end, settings)
+        finally:
+            store.log_exchanges(exchanges)
+    leads, rejects = source.to_leads(records, tz)
+    if rejects:
+        reasons = Counter(reject.reason for reject in rejects)
+        log.warning("%d lead(s) rejected and kept in ident_rejects:", len(rejects))
+        for reason, count in reasons.most_common(10):
+            log.warning("  %4d × %s", count, reason)
+    result = store.save(len(records), leads, rejects, (start, end))
+    log.info("Leads %s: %s", settings.integration, result.summary())
+    return result
+
+
+def _doc(settings: ResolvedCapability) -> str:
+    block = settings.block
+    start = block.start_date or "the day the integration was first run"
+    return f"""
+## Leads from `{settings.integration}` ({settings.service})
+
+{settings.description}
+
+**What it does.** Every {block.interval_minutes} min it asks the service (connection
+`{settings.conn_id}`) for leads and writes them to `ident_leads` in the IDENT database
+(connection `{settings.ident_conn_id}`).
+
+**Window (IDENT's rule).** From 00:00 {settings.timezone} of the date of the newest lead already
+stored for this integration up to now. Before the first lead: from {start}.
+Pages of {block.page_size}; timeout {settings.request.timeout_seconds:g} s,
+{settings.request.request_attempts} attempts per request with backoff.
+
+**Where results go.**
+- `ident_leads`: one row per (integration, Id, DateAndTime); a lead changed at the source is updated.
+- `ident_rejects`: invalid leads with the reason (e.g. no phone, PlanStart after PlanEnd).
+- `ident_exchange_log`: every request (URL without the key, status, duration, error).
+- `ident_sync_state`: the watermark (newest lead time) and the last window.
+The task log ends with `fetched / new / updated / rejected`.
+
+**When it fails.** 401/403 fail at once with the service's own message: fix the key
+(connection `{settings.conn_id}`). Timeouts and 5xx are retried.
+
+**Re-run.** Clearing a run is safe: loads are idempotent. To re-pull from an earlier date,
+trigger the DAG with the parameter `from_date` (YYYY-MM-DD).
+"""
+
+
+def build_dag(settings: ResolvedCapability) -> DAG:
+    with ident_dag(
+        settings,
+        description=(
+            f"Leads from {settings.integration} ({settings.service}) every {settings.block.interval_minutes} min"
+        ),
+        doc_md=_doc(settings),
+        params={
+            "from_date": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                description="Manual runs only: load from 00:00 of this date instead of the usual window.",
+            )
+        },
+    ) as dag:
+
+        @task(task_id="import_leads", doc_md="Fetch, validate and store one window of leads.")
+        def import_leads_task(params: dict | None = None) -> dict:
+            from_date = (params or {}).get("from_date")
+            result = import_leads(settings, from_date=date.fromisoformat(from_date) if from_date else None)
+            return result.__dict__
+
+        import_leads_task()
+    return dag
+
+
+LEADS = Capability(name=NAME, settings=LeadSettings, action="import leads", build_dag=build_dag, run=import_leads)

@@ -1,0 +1,36 @@
+"""The one place that lists capabilities and services. Adding either is one module and one line here.
+
+The configuration loader and the DAG factory read these dictionaries; neither names a capability
+or a service.
+"""
+
+from __future__ import annotations
+
+from ident_integrations.capabilities import Capability
+from ident_integrations.capabilities.leads import LEADS
+from ident_integrations.config import ResolvedCapability
+from ident_integrations.services import Service
+from ident_integrations.services.clinic_http import CLINIC_HTTP
+
+CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS,)}
+
+SERVICES: dict[str, Service] = {service.name: service for service in (CLINIC_HTTP,)}
+
+# Services IDENT integrates with whose modules have not landed yet: an integration may name them
+# (and is told clearly that they cannot run a capability yet) instead of getting "unknown service".
+PLANNED_SERVICES = (
+    "clinic_db", "uis", "flexbe", "napopravku", "prodoctorov", "sberzdorovie", "top32", "dadata", "smsc",
+    "google_calendar",
+)  # fmt: skip
+
+
+def known_services() -> tuple[str, ...]:
+    return (*SERVICES, *(name for name in PLANNED_SERVICES if name not in SERVICES))
+
+
+def service_for(settings: ResolvedCapability) -> Service:
+    service = SERVICES.get(settings.service)
+    if service is None or not service.supports(settings.capability):
+        action = CAPABILITIES[settings.capability].action
+        raise ValueError(f"service {settings.service!r} cannot {action} yet")
+    return service

@@ -1,0 +1,90 @@
+"""Leads in the IDENT database: ``ident_leads``, upserted by IDENT's key (integration, Id, DateAndTime)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, select, update
+
+from ident_integrations.records import RejectedRecord
+from ident_integrations.records.leads import Lead
+from ident_integrations.store.base import CapabilityStore, LoadResult, bulk_write
+from ident_integrations.store.tables import leads as leads_table
+
+LEAD_COLUMNS = (
+    "phone_raw", "phone", "full_name", "surname", "name", "patronymic", "email", "form_name",
+    "doctor_id", "doctor_name", "plan_start", "plan_end", "comment", "utm_source", "utm_medium",
+    "utm_campaign", "utm_term", "utm_content", "http_referer",
+)  # fmt: skip
+_KEY = ("b_integration", "b_external_id", "b_created_at")
+_UPDATE_CHANGED = (
+    update(leads_table)
+    .where(
+        leads_table.c.integration == bindparam(_KEY[0]),
+        leads_table.c.external_id == bindparam(_KEY[1]),
+        leads_table.c.created_at == bindparam(_KEY[2]),
+    )
+    .values({column: bindparam(column) for column in (*LEAD_COLUMNS, "raw_payload", "content_hash", "last_loaded_at")})
+)
+
+
+class LeadStore(CapabilityStore):
+    capability = "leads"
+
+    def _existing_hashes(self, conn, leads: Sequence[Lead]) -> dict[tuple, str]:
+        times = [lead.key[1] for lead in leads]
+        t = leads_table.c
+        rows = conn.execute(
+            select(t.external_id, t.created_at, t.content_hash).where(
+                t.integration == self.integration, t.created_at >= min(times), t.created_at <= max(times)
+            )
+        )
+        return {(external_id, created_at): content_hash for external_id, created_at, content_hash in rows}
+
+    def save(
+        self,
+        fetched: int,
+        leads: Sequence[Lead],
+        rejects: Sequence[RejectedRecord],
+        window: tuple[datetime, datetime],
+    ) -> LoadResult:
+        """Upsert leads by (integration, Id, DateAndTime), quarantine rejects and advance the
+        watermark — all in one transaction, so a failure leaves the database as it was."""
+        unique: dict[tuple, Lead] = {}
+        for lead in leads:
+            unique[lead.key] = lead  # the service must not repeat a key; if it does, the last one wins
+        now = datetime.now(UTC)
+        new_rows, changed_rows = [], []
+        with self.db.begin() as conn:
+            existing = self._existing_hashes(conn, list(unique.values())) if unique else {}
+            for key, lead in unique.items():
+                known_hash = existing.get(key)
+                if known_hash == lead.content_hash:
+                    continue  # unchanged: the common case of every re-read window, so nothing is built
+                row = {column: getattr(lead, column) for column in LEAD_COLUMNS}
+                row.update(raw_payload=lead.raw_json, content_hash=lead.content_hash, last_loaded_at=now)
+                if known_hash is None:
+                    row.update(integration=self.integration, external_id=key[0], created_at=key[1], first_loaded_at=now)
+                    new_rows.append(row)
+                else:
+                    row.update(zip(_KEY, (self.integration, *key), strict=True))
+                    changed_rows.append(row)
+            bulk_write(conn, leads_table.insert(), new_rows)
+            bulk_write(conn, _UPDATE_CHANGED, changed_rows)
+            rejected_new = self._quarantine(conn, rejects, now)
+            newest = max((key[1] for key in unique), default=None)
+            if newest is not None:
+                # A lead dated ahead of the window (a service's clock or typo) must not push the
+                # next window's start past today: that would stop the import for good.
+                newest = min(newest, window[1])
+            self._advance_state(conn, newest, window)
+        return LoadResult(
+            fetched=fetched,
+            new=len(new_rows),
+            updated=len(changed_rows),
+            unchanged=len(unique) - len(new_rows) - len(changed_rows),
+            duplicates=len(leads) - len(unique),
+            rejected=len(rejects),
+            rejected_new=rejected_new,
+        )

@@ -1,0 +1,111 @@
+"""The IDENT database's tables, defined once (SQLAlchemy Core). Every date-time column holds UTC.
+
+DDL for MySQL/MariaDB, SQL Server and SQLite comes from SQLAlchemy's dialects. A change here goes
+with an Alembic revision in ``store/migrations/versions``; a test checks that the revisions build
+exactly these tables, and ``include/sql/<dialect>/schema.sql`` is generated from them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Date, Index, Integer, MetaData, Table, UniqueConstraint
+
+from ident_integrations.store.types import (
+    CaseSensitiveText,
+    Hash,
+    Id,
+    LongText,
+    MediumText,
+    UtcDateTime,
+    Varchar,
+)
+
+# utf8mb4 so that names, comments and emoji in payloads survive on MySQL/MariaDB.
+MYSQL_TABLE = {"mysql_charset": "utf8mb4", "sqlite_autoincrement": True}
+
+metadata = MetaData(naming_convention={"pk": "pk_%(table_name)s"})
+
+
+def _integration_columns() -> list[Column]:
+    return [
+        Column("integration", Varchar(64), nullable=False),
+        Column("capability", Varchar(32), nullable=False),
+    ]
+
+
+leads = Table(
+    "ident_leads",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=True),
+    Column("integration", Varchar(64), nullable=False),
+    Column("external_id", CaseSensitiveText(191), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("phone_raw", Varchar(64), nullable=False),
+    Column("phone", Varchar(16)),
+    Column("full_name", Varchar(255)),
+    Column("surname", Varchar(100)),
+    Column("name", Varchar(100)),
+    Column("patronymic", Varchar(100)),
+    Column("email", Varchar(255)),
+    Column("form_name", Varchar(255)),
+    Column("doctor_id", BigInteger()),
+    Column("doctor_name", Varchar(255)),
+    Column("plan_start", UtcDateTime()),
+    Column("plan_end", UtcDateTime()),
+    Column("comment", MediumText()),
+    Column("utm_source", Varchar(255)),
+    Column("utm_medium", Varchar(255)),
+    Column("utm_campaign", Varchar(255)),
+    Column("utm_term", Varchar(255)),
+    Column("utm_content", Varchar(255)),
+    Column("http_referer", Varchar(2000)),
+    Column("raw_payload", LongText(), nullable=False),
+    Column("content_hash", Hash(), nullable=False),
+    Column("first_loaded_at", UtcDateTime(), nullable=False),
+    Column("last_loaded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("integration", "external_id", "created_at", name="uq_ident_leads_key"),
+    Index("ix_ident_leads_created", "integration", "created_at"),
+    Index("ix_ident_leads_phone", "phone"),
+    **MYSQL_TABLE,
+)
+
+sync_state = Table(
+    "ident_sync_state",
+    metadata,
+    Column("integration", Varchar(64), primary_key=True),
+    Column("capability", Varchar(32), primary_key=True),
+    Column("enabled_on", Date(), nullable=False),
+    Column("watermark", UtcDateTime()),
+    Column("last_window_start", UtcDateTime()),
+    Column("last_window_end", UtcDateTime()),
+    Column("last_success_at", UtcDateTime()),
+    **MYSQL_TABLE,
+)
+
+rejects = Table(
+    "ident_rejects",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=True),
+    *_integration_columns(),
+    Column("record_hash", Hash(), nullable=False),
+    Column("external_id", Varchar(191)),
+    Column("raw_payload", LongText(), nullable=False),
+    Column("reason", LongText(), nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("integration", "capability", "record_hash", name="uq_ident_rejects_record"),
+    **MYSQL_TABLE,
+)
+
+exchange_log = Table(
+    "ident_exchange_log",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=True),
+    *_integration_columns(),
+    Column("method", Varchar(10), nullable=False),
+    Column("url", Varchar(2000), nullable=False),
+    Column("http_status", Integer()),
+    Column("duration_ms", Integer(), nullable=False),
+    Column("error_text", LongText()),
+    Column("logged_at", UtcDateTime(), nullable=False),
+    Index("ix_ident_exchange_log_time", "integration", "logged_at"),
+    **MYSQL_TABLE,
+)
