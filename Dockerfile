@@ -1,4 +1,5 @@
-# Airflow image with this project's pinned requirements and the local provider (ident_hooks).
+# Airflow image with this project's pinned requirements, the local provider (ident_hooks) and the
+# `ident` command (ident_integrations).
 # Used by docker-compose.yaml; not built on the CI machine (it has no Docker engine).
 FROM apache/airflow:3.3.2-python3.11
 
@@ -10,7 +11,7 @@ RUN apt-get update \
 USER airflow
 
 COPY --chown=airflow:0 requirements.txt constraints.txt pyproject.toml README.md /opt/airflow/
-COPY --chown=airflow:0 plugins/ident_hooks /opt/airflow/plugins/ident_hooks
+COPY --chown=airflow:0 plugins /opt/airflow/plugins
 # Pinning apache-airflow keeps pip from changing the image's Airflow.
 RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r /opt/airflow/requirements.txt -c /opt/airflow/constraints.txt \
  && pip install --no-cache-dir --no-deps -e /opt/airflow

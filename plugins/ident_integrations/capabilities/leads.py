@@ -71,14 +71,11 @@ def import_leads(
 ) -> LoadResult:
     """Load one window of leads; ``from_date`` (manual re-pull) replaces the usual window start."""
     from ident_integrations.registry import service_for
-    from ident_integrations.store.database import IdentDatabase
     from ident_integrations.store.leads import LeadStore
 
     tz = settings.tz
     now = now or datetime.now(UTC)
-    db = IdentDatabase(settings.ident_conn_id)
-    db.ensure_schema()
-    store = LeadStore(db, settings.integration)
+    store = LeadStore.open(settings)
     state = store.sync_state(enabled_today=now.astimezone(tz).date())
     start_date = settings.block.start_date
     start, end = lead_window(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlalchemy import Connection, Insert, Update, select, update
 
@@ -18,6 +18,9 @@ from ident_hooks.exchange import Exchange
 from ident_integrations.records import RejectedRecord, canonical_json, payload_hash
 from ident_integrations.store.database import IdentDatabase
 from ident_integrations.store.tables import exchange_log, rejects, sync_state
+
+if TYPE_CHECKING:
+    from ident_integrations.config import ResolvedCapability
 
 IN_LIST_CHUNK = 500  # values per IN (...) list: well under every dialect's parameter limit
 
@@ -57,24 +60,17 @@ def bulk_write(conn: Connection, statement: Insert | Update, rows: list[dict[str
         return
     columns = list(rows[0]) if isinstance(statement, Insert) else None  # an UPDATE names its own
     compiled = statement.compile(dialect=conn.dialect, column_keys=columns, for_executemany=True)
-    processors = compiled._bind_processors  # the type processors SQLAlchemy would apply itself
-    if compiled.positional:
-        order = [compiled.binds[name].key for name in compiled.positiontup]
-        params: list[Any] = [
-            tuple(
-                processors[name](row[key]) if name in processors else row[key]
-                for name, key in zip(compiled.positiontup, order, strict=True)
-            )
-            for row in rows
-        ]
-    else:
-        params = [
-            {
-                name: processors[name](row[bind.key]) if name in processors else row[bind.key]
-                for name, bind in compiled.binds.items()
-            }
-            for row in rows
-        ]
+    # The type processors SQLAlchemy itself applies (a private but long-stable compiler attribute;
+    # the integration tests on MariaDB and SQLite and the SQL Server recording would catch a change).
+    processors = compiled._bind_processors
+    names = compiled.positiontup if compiled.positional else list(compiled.binds)
+    fields = [(compiled.binds[name].key, processors.get(name)) for name in names]
+    values = [[row[key] if process is None else process(row[key]) for key, process in fields] for row in rows]
+    params: list[Any] = (
+        [tuple(row) for row in values]
+        if compiled.positional
+        else [dict(zip(names, row, strict=True)) for row in values]
+    )
     conn.exec_driver_sql(str(compiled), params)
 
 
@@ -86,6 +82,13 @@ class CapabilityStore:
     def __init__(self, db: IdentDatabase, integration: str):
         self.db = db
         self.integration = integration
+
+    @classmethod
+    def open(cls, settings: ResolvedCapability) -> Self:
+        """The store for one run of ``settings``, with the schema brought up to date first."""
+        db = IdentDatabase(settings.ident_conn_id)
+        db.ensure_schema()
+        return cls(db, settings.integration)
 
     def _state_key(self):
         return (sync_state.c.integration == self.integration) & (sync_state.c.capability == self.capability)
