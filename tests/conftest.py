@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,11 +69,10 @@ def _mysql_connect(database: str | None = None):
     return MySQLdb.connect(**kwargs)
 
 
-@pytest.fixture(scope="session")
-def mariadb_database():
-    """A database created for this test run and dropped after it."""
+def _mysql_server():
+    """A connection to the MariaDB server, or skip (fail under CI=true) when there is none."""
     try:
-        server = _mysql_connect()
+        return _mysql_connect()
     except Exception as exc:  # noqa: BLE001 - any failure means "no server"
         message = (
             f"MariaDB is not reachable at {MYSQL_HOST}:{MYSQL_PORT} ({exc}). "
@@ -80,7 +81,12 @@ def mariadb_database():
         if IN_CI:
             pytest.fail("CI=true and " + message, pytrace=False)
         pytest.skip("SKIPPED MariaDB tests: " + message)
-    name = f"ident_test_{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def _scratch_database(prefix: str):
+    server = _mysql_server()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with server.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
     try:
@@ -91,26 +97,42 @@ def mariadb_database():
         server.close()
 
 
+def mysql_connection_json(database: str) -> str:
+    return connection_json(
+        conn_type="mysql",
+        host=MYSQL_HOST,
+        port=MYSQL_PORT,
+        login=MYSQL_USER,
+        password=MYSQL_PASSWORD,
+        schema=database,
+        extra=json.dumps({"charset": "utf8mb4"}),
+    )
+
+
+@pytest.fixture(scope="session")
+def mariadb_database():
+    """A database created for this test run and dropped after it (shared by the tests)."""
+    with _scratch_database("ident_test") as name:
+        yield name
+
+
+@pytest.fixture
+def empty_mariadb():
+    """A database of its own for one test (schema and migration tests), dropped after it."""
+    with _scratch_database("ident_schema") as name:
+        yield name
+
+
 @pytest.fixture
 def ident_mysql(mariadb_database, monkeypatch):
-    """``ident_db`` pointing at the run's MariaDB database, emptied before each test."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_IDENT_DB",
-        connection_json(
-            conn_type="mysql",
-            host=MYSQL_HOST,
-            port=MYSQL_PORT,
-            login=MYSQL_USER,
-            password=MYSQL_PASSWORD,
-            schema=mariadb_database,
-            extra=json.dumps({"charset": "utf8mb4"}),
-        ),
-    )
+    """``ident_db`` pointing at the run's MariaDB database, its rows deleted before each test."""
+    monkeypatch.setenv("AIRFLOW_CONN_IDENT_DB", mysql_connection_json(mariadb_database))
     conn = _mysql_connect(mariadb_database)
     with conn.cursor() as cur:
         cur.execute("SHOW TABLES")
         for (table,) in cur.fetchall():
-            cur.execute(f"DELETE FROM {table}")
+            if table != "ident_alembic_version":  # the schema stays migrated; only the rows go
+                cur.execute(f"DELETE FROM {table}")
     conn.commit()
     yield conn
     conn.close()
@@ -141,3 +163,14 @@ def clinic_conn(monkeypatch):
         return conn_id
 
     return make
+
+
+@pytest.fixture(scope="session")
+def airflow_metadata_db():
+    """dag.test() and stored connections need a migrated metadata database: SQLite in the test's own
+    AIRFLOW_HOME, migrated once per session."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=os.environ.copy(), capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        pytest.fail(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}", pytrace=False)

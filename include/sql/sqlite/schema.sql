@@ -1,74 +1,81 @@
--- IDENT database tables written by the integrations (SQLite, the demo's embedded default).
--- Every date-time is UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'. Safe to run again.
-
-CREATE TABLE IF NOT EXISTS ident_leads (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    integration TEXT NOT NULL,
-    external_id TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    phone_raw TEXT NOT NULL,
-    phone TEXT NULL,
-    full_name TEXT NULL,
-    surname TEXT NULL,
-    name TEXT NULL,
-    patronymic TEXT NULL,
-    email TEXT NULL,
-    form_name TEXT NULL,
-    doctor_id INTEGER NULL,
-    doctor_name TEXT NULL,
-    plan_start TEXT NULL,
-    plan_end TEXT NULL,
-    comment TEXT NULL,
-    utm_source TEXT NULL,
-    utm_medium TEXT NULL,
-    utm_campaign TEXT NULL,
-    utm_term TEXT NULL,
-    utm_content TEXT NULL,
-    http_referer TEXT NULL,
-    raw_payload TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    first_loaded_at TEXT NOT NULL,
-    last_loaded_at TEXT NOT NULL,
-    UNIQUE (integration, external_id, created_at)
+CREATE TABLE ident_alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT ident_alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-CREATE INDEX IF NOT EXISTS ix_ident_leads_created ON ident_leads (integration, created_at);
+-- Running upgrade  -> 0001
 
-CREATE INDEX IF NOT EXISTS ix_ident_leads_phone ON ident_leads (phone);
-
-CREATE TABLE IF NOT EXISTS ident_sync_state (
-    integration TEXT NOT NULL,
-    capability TEXT NOT NULL,
-    enabled_on TEXT NOT NULL,
-    watermark TEXT NULL,
-    last_window_start TEXT NULL,
-    last_window_end TEXT NULL,
-    last_success_at TEXT NULL,
-    PRIMARY KEY (integration, capability)
+CREATE TABLE ident_leads (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    integration VARCHAR(64) NOT NULL, 
+    external_id VARCHAR(191) NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    phone_raw VARCHAR(64) NOT NULL, 
+    phone VARCHAR(16), 
+    full_name VARCHAR(255), 
+    surname VARCHAR(100), 
+    name VARCHAR(100), 
+    patronymic VARCHAR(100), 
+    email VARCHAR(255), 
+    form_name VARCHAR(255), 
+    doctor_id BIGINT, 
+    doctor_name VARCHAR(255), 
+    plan_start DATETIME, 
+    plan_end DATETIME, 
+    comment TEXT, 
+    utm_source VARCHAR(255), 
+    utm_medium VARCHAR(255), 
+    utm_campaign VARCHAR(255), 
+    utm_term VARCHAR(255), 
+    utm_content VARCHAR(255), 
+    http_referer VARCHAR(2000), 
+    raw_payload TEXT NOT NULL, 
+    content_hash CHAR(64) NOT NULL, 
+    first_loaded_at DATETIME NOT NULL, 
+    last_loaded_at DATETIME NOT NULL, 
+    CONSTRAINT uq_ident_leads_key UNIQUE (integration, external_id, created_at)
 );
 
-CREATE TABLE IF NOT EXISTS ident_rejects (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    integration TEXT NOT NULL,
-    capability TEXT NOT NULL,
-    record_hash TEXT NOT NULL,
-    external_id TEXT NULL,
-    raw_payload TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    seen_at TEXT NOT NULL,
-    UNIQUE (integration, capability, record_hash)
+CREATE INDEX ix_ident_leads_created ON ident_leads (integration, created_at);
+
+CREATE INDEX ix_ident_leads_phone ON ident_leads (phone);
+
+CREATE TABLE ident_sync_state (
+    integration VARCHAR(64) NOT NULL, 
+    capability VARCHAR(32) NOT NULL, 
+    enabled_on DATE NOT NULL, 
+    watermark DATETIME, 
+    last_window_start DATETIME, 
+    last_window_end DATETIME, 
+    last_success_at DATETIME, 
+    CONSTRAINT pk_ident_sync_state PRIMARY KEY (integration, capability)
 );
 
-CREATE TABLE IF NOT EXISTS ident_exchange_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    integration TEXT NOT NULL,
-    capability TEXT NOT NULL,
-    method TEXT NOT NULL,
-    url TEXT NOT NULL,
-    http_status INTEGER NULL,
-    duration_ms INTEGER NOT NULL,
-    error_text TEXT NULL,
-    logged_at TEXT NOT NULL
+CREATE TABLE ident_rejects (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    integration VARCHAR(64) NOT NULL, 
+    capability VARCHAR(32) NOT NULL, 
+    record_hash CHAR(64) NOT NULL, 
+    external_id VARCHAR(191), 
+    raw_payload TEXT NOT NULL, 
+    reason TEXT NOT NULL, 
+    seen_at DATETIME NOT NULL, 
+    CONSTRAINT uq_ident_rejects_record UNIQUE (integration, capability, record_hash)
 );
 
-CREATE INDEX IF NOT EXISTS ix_ident_exchange_log_time ON ident_exchange_log (integration, logged_at);
+CREATE TABLE ident_exchange_log (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    integration VARCHAR(64) NOT NULL, 
+    capability VARCHAR(32) NOT NULL, 
+    method VARCHAR(10) NOT NULL, 
+    url VARCHAR(2000) NOT NULL, 
+    http_status INTEGER, 
+    duration_ms INTEGER NOT NULL, 
+    error_text TEXT, 
+    logged_at DATETIME NOT NULL
+);
+
+CREATE INDEX ix_ident_exchange_log_time ON ident_exchange_log (integration, logged_at);
+
+INSERT INTO ident_alembic_version (version_num) VALUES ('0001') RETURNING version_num;
+
