@@ -58,15 +58,17 @@ def schema_lock(connection: Connection) -> Iterator[None]:
     """Hold the database-wide schema lock on ``connection`` (session-level, survives commits)."""
     dialect = connection.dialect.name
     if dialect in ("mysql", "mariadb"):
+        # GET_LOCK names are server-wide: name the database, so two IDENT databases never wait on each other.
+        name = f"{LOCK_NAME}.{connection.engine.url.database}"[:64]
         got = connection.execute(
-            text("SELECT GET_LOCK(:name, :timeout)"), {"name": LOCK_NAME, "timeout": LOCK_TIMEOUT_SECONDS}
+            text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": LOCK_TIMEOUT_SECONDS}
         )
         if got.scalar() != 1:
-            raise SchemaLockTimeout(f"another process held {LOCK_NAME!r} for over {LOCK_TIMEOUT_SECONDS} s")
+            raise SchemaLockTimeout(f"another process held {name!r} for over {LOCK_TIMEOUT_SECONDS} s")
         try:
             yield
         finally:
-            connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
+            connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
     elif dialect == "mssql":
         status = connection.execute(
             text(
@@ -105,6 +107,7 @@ def upgrade(engine: Engine) -> str | None:
     with engine.connect() as connection:
         if current(connection) != target:
             connection.commit()  # end the read's transaction before waiting for the lock
+            log.info("The IDENT database schema is behind %s: taking the schema lock", target)
             with schema_lock(connection):
                 before = current(connection)  # another process may have finished while we waited
                 if before != target:
