@@ -135,7 +135,9 @@ def db_sql(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     from ident_integrations.store.migrate import DIALECTS
 
-    root = argparse.ArgumentParser(prog="ident", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = argparse.ArgumentParser(
+        prog="ident", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = root.add_subparsers(dest="command", required=True)
 
     config = commands.add_parser("config", help="the integrations file").add_subparsers(dest="action", required=True)
