@@ -54,7 +54,7 @@ GO
 CREATE TABLE ident_sync_state (
     integration NVARCHAR(64) NOT NULL, 
     capability NVARCHAR(32) NOT NULL, 
-    enabled_on DATETIME NOT NULL, 
+    enabled_on DATE NOT NULL, 
     watermark DATETIME2(6) NULL, 
     last_window_start DATETIME2(6) NULL, 
     last_window_end DATETIME2(6) NULL, 

@@ -174,4 +174,4 @@ class CapabilityStore:
             for e in exchanges
         ]
         with self.db.begin() as conn:
-            conn.execute(exchange_log.insert(), rows)
+            bulk_write(conn, exchange_log.insert(), rows)

@@ -7,10 +7,11 @@ exactly these tables, and ``include/sql/<dialect>/schema.sql`` is generated from
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, Index, Integer, MetaData, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, Table, UniqueConstraint
 
 from ident_integrations.store.types import (
     CaseSensitiveText,
+    Day,
     Hash,
     Id,
     LongText,
@@ -73,7 +74,7 @@ sync_state = Table(
     metadata,
     Column("integration", Varchar(64), primary_key=True),
     Column("capability", Varchar(32), primary_key=True),
-    Column("enabled_on", Date(), nullable=False),
+    Column("enabled_on", Day(), nullable=False),
     Column("watermark", UtcDateTime()),
     Column("last_window_start", UtcDateTime()),
     Column("last_window_end", UtcDateTime()),

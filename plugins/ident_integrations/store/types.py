@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CHAR, BigInteger, Integer, Unicode, UnicodeText, types
+from sqlalchemy import CHAR, BigInteger, Date, Integer, Unicode, UnicodeText, types
 from sqlalchemy.dialects import mssql, mysql
 
 MYSQL = ("mysql", "mariadb")
@@ -43,6 +43,12 @@ class UtcDateTime(types.TypeDecorator):
 
     def __repr__(self) -> str:  # how Alembic renders it in a revision
         return "UtcDateTime()"
+
+
+def Day() -> types.TypeEngine:  # noqa: N802
+    """A calendar date. SQL Server gets DATE explicitly: without a server to ask, SQLAlchemy's MSSQL
+    dialect would render DATETIME (its pre-2008 fallback) in generated SQL."""
+    return Date().with_variant(mssql.DATE(), "mssql")
 
 
 def Id() -> types.TypeEngine:  # noqa: N802 - reads like a type

@@ -10,6 +10,7 @@ from alembic import op
 
 from ident_integrations.store.types import (  # noqa: F401 - the types revisions use
     CaseSensitiveText,
+    Day,
     Hash,
     Id,
     LongText,

@@ -11,7 +11,7 @@ Create Date: 2026-11-24
 import sqlalchemy as sa
 from alembic import context, op
 
-from ident_integrations.store.types import CaseSensitiveText, Hash, Id, LongText, MediumText, UtcDateTime, Varchar
+from ident_integrations.store.types import CaseSensitiveText, Day, Hash, Id, LongText, MediumText, UtcDateTime, Varchar
 
 revision = "0001"
 down_revision = None
@@ -69,7 +69,7 @@ def upgrade() -> None:
             "ident_sync_state",
             sa.Column("integration", Varchar(64), nullable=False),
             sa.Column("capability", Varchar(32), nullable=False),
-            sa.Column("enabled_on", sa.Date(), nullable=False),
+            sa.Column("enabled_on", Day(), nullable=False),
             sa.Column("watermark", UtcDateTime()),
             sa.Column("last_window_start", UtcDateTime()),
             sa.Column("last_window_end", UtcDateTime()),

@@ -1,0 +1,82 @@
+"""The IDENT database's DDL per dialect, as generated from the table definitions and migrations.
+
+``include/sql/<dialect>/schema.sql`` is what a DBA reviews or applies by hand; it must equal
+``ident db sql --dialect <dialect>``. SQLite runs it for real here; MariaDB runs the migrations for
+real in tests/integration; SQL Server cannot run on this machine, so its DDL is checked as text.
+"""
+
+import re
+import sqlite3
+
+import pytest
+
+from ident_integrations.config import PROJECT_ROOT
+from ident_integrations.store import migrate
+
+SQL_DIR = PROJECT_ROOT / "include" / "sql"
+TABLES = {"ident_leads", "ident_sync_state", "ident_rejects", "ident_exchange_log"}
+LEAD_COLUMNS_REQUIRED = {
+    "integration", "external_id", "created_at", "phone_raw", "phone", "full_name", "surname", "name",
+    "patronymic", "email", "form_name", "doctor_id", "doctor_name", "plan_start", "plan_end", "comment",
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "http_referer", "raw_payload",
+    "first_loaded_at", "last_loaded_at",
+}  # fmt: skip
+DIALECTS = ["mysql", "mssql", "sqlite"]
+
+
+def table_blocks(sql: str) -> dict[str, str]:
+    """CREATE TABLE statements by table name (the version table left out)."""
+    blocks = re.findall(r"CREATE TABLE (\w+) \((.*?)\n\)([^;\n]*)", sql, re.S)
+    return {name: body + tail for name, body, tail in blocks if name != migrate.VERSION_TABLE}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_schema_file_is_generated_from_the_migrations(dialect):
+    path = SQL_DIR / dialect / "schema.sql"
+    assert path.read_text() == migrate.upgrade_sql(dialect), (
+        f"{path} is out of date; regenerate it with: .venv/bin/ident db sql --dialect {dialect} > {path}"
+    )
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_every_dialect_defines_the_same_tables_and_lead_columns(dialect):
+    sql = migrate.upgrade_sql(dialect)
+    tables = table_blocks(sql)
+    assert set(tables) == TABLES
+    columns = set(re.findall(r"^\s+(\w+) ", tables["ident_leads"], re.M)) - {"CONSTRAINT"}
+    assert LEAD_COLUMNS_REQUIRED <= columns
+    assert re.search(rf"INSERT INTO {migrate.VERSION_TABLE} \(version_num\).* VALUES \('{migrate.head()}'\)", sql)
+
+
+def test_sql_server_uses_unicode_text_precise_utc_times_and_case_sensitive_ids():
+    tables = table_blocks(migrate.upgrade_sql("mssql"))
+    for name, block in tables.items():
+        assert not re.search(r"(?<!N)VARCHAR\(|\bNTEXT\b|\bTEXT\b", block), name  # NVARCHAR only
+        assert "DATETIME2(6)" in block and " DATETIME " not in block, name  # never the 3 ms DATETIME
+    assert "external_id NVARCHAR(191) COLLATE Latin1_General_100_BIN2 NOT NULL" in tables["ident_leads"]
+    assert "raw_payload NVARCHAR(max) NOT NULL" in tables["ident_leads"]
+    assert "id BIGINT NOT NULL IDENTITY" in tables["ident_leads"]
+    assert "enabled_on DATE NOT NULL" in tables["ident_sync_state"]
+
+
+def test_mysql_tables_are_utf8mb4_with_case_sensitive_lead_ids():
+    tables = table_blocks(migrate.upgrade_sql("mysql"))
+    for name, block in tables.items():
+        assert block.rstrip().endswith("CHARSET=utf8mb4"), name
+        assert "DATETIME(6)" in block, name
+    assert "external_id VARCHAR(191) COLLATE utf8mb4_bin NOT NULL" in tables["ident_leads"]
+    assert "raw_payload LONGTEXT NOT NULL" in tables["ident_leads"]
+
+
+def test_the_sqlite_schema_file_runs_and_creates_a_database_at_head(tmp_path):
+    conn = sqlite3.connect(tmp_path / "x.db")
+    conn.executescript((SQL_DIR / "sqlite" / "schema.sql").read_text())
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert TABLES | {migrate.VERSION_TABLE} <= names
+    assert LEAD_COLUMNS_REQUIRED <= {row[1] for row in conn.execute("PRAGMA table_info(ident_leads)")}
+    assert conn.execute(f"SELECT version_num FROM {migrate.VERSION_TABLE}").fetchall() == [(migrate.head(),)]
+
+
+def test_an_unknown_dialect_is_refused():
+    with pytest.raises(ValueError, match="unknown dialect 'oracle'"):
+        migrate.upgrade_sql("oracle")
