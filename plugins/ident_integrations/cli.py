@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 OK, FAILED, USAGE = 0, 1, 2
+ITALIC, PLAIN = "\033[3m", "\033[0m"
 
 
 class CommandError(Exception):
@@ -39,37 +40,62 @@ def _load(path: str | None):
         raise CommandError(str(exc), USAGE) from None
 
 
-def _value(value: Any) -> str:
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def render_value(value: Any) -> str:
+    """A setting as the file would spell it (true, 45, [a, b]), not as Python prints it."""
     if value is None:
-        return "-"
-    if isinstance(value, tuple):
-        return ", ".join(value) or "(none)"
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple | list):
+        return ", ".join(map(str, value)) or "(none)"
     return str(value)
 
 
+def settings_table(resolved, italics: bool = False) -> list[str]:
+    """One block's settings: name, value and where the value came from. ``italics`` marks inherited
+    values as IDENT's settings window does (only for a terminal: piped output stays plain)."""
+    from ident_integrations.config import INTEGRATION
+
+    values = {f"{resolved.capability}.{k}": v for k, v in resolved.block.model_dump().items()}
+    values.update(resolved.request.model_dump())
+    values.update(resolved.task.model_dump())
+    rows = [(name, render_value(value), resolved.sources[name]) for name, value in values.items()]
+    name_width = max(len(row[0]) for row in rows)
+    value_width = max(len("value"), *(len(row[1]) for row in rows))
+    lines = [f"  {'setting':<{name_width}}  {'value':<{value_width}}  from"]
+    for name, value, source in rows:
+        shown = f"{value:<{value_width}}"
+        if italics and source != INTEGRATION:
+            shown = f"{ITALIC}{shown}{PLAIN}"
+        lines.append(f"  {name:<{name_width}}  {shown}  {source}")
+    return lines
+
+
 def config_check(args: argparse.Namespace) -> int:
-    from ident_integrations.config import BUILT_IN, DEFAULTS, config_path
+    from ident_integrations.config import config_path
 
     path = args.file or str(config_path())
     config = _load(path)
+    italics = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     print(f"{path}: valid")
     print(f"clinic: timezone {config.clinic.timezone}, IDENT database connection {config.clinic.ident_conn_id}")
     blocks = config.blocks()
     for resolved in blocks:
-        state = "DAG " + resolved.dag_id if resolved.block.enabled else "disabled (no DAG)"
-        print(f"\n{resolved.integration} · {resolved.capability} — {state}")
+        state = f"DAG {resolved.dag_id}" if resolved.block.enabled else "disabled (no DAG)"
+        print(f"\n{resolved.integration} / {resolved.capability}: {state}")
         print(f"  service {resolved.service}, connection {resolved.conn_id}")
-        values = {f"{resolved.capability}.{k}": v for k, v in resolved.block.model_dump().items()}
-        values.update(resolved.request.model_dump())
-        values.update(resolved.task.model_dump())
-        width = max(len(name) for name in values)
-        for name, value in values.items():
-            source = resolved.sources[name]
-            mark = {DEFAULTS: "  (defaults)", BUILT_IN: "  (built-in)"}.get(source, "")  # IDENT's italics
-            print(f"  {name:<{width}}  {_value(value)}{mark}")
+        if resolved.description:
+            print(f"  {resolved.description}")
+        print("\n".join(settings_table(resolved, italics)))
     dags = sum(1 for resolved in blocks if resolved.block.enabled)
-    print(f"\n{len(config.integrations)} integration(s), {len(blocks)} capability block(s), {dags} DAG(s).")
-    print("Values marked (defaults) come from the defaults block, (built-in) from the built-in defaults.")
+    disabled = f", {len(blocks) - dags} disabled" if len(blocks) > dags else ""
+    print(f"\n{_count(len(config.integrations), 'integration')}, {_count(dags, 'DAG')}{disabled}")
     return OK
 
 
@@ -81,29 +107,65 @@ def _database(args: argparse.Namespace):
         return IdentDatabase(conn_id)
     except ValueError as exc:  # a connection of the wrong type
         raise CommandError(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - e.g. the connection is not defined anywhere
-        raise CommandError(f"cannot use the IDENT database connection {conn_id!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - e.g. the connection is not defined anywhere, a missing driver
+        raise CommandError(f"cannot use the IDENT database connection {conn_id!r}: {one_line(exc)}") from None
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver's error as one line: its args joined, bytes decoded, newlines folded (pymssql's
+    args are ``((code, b"message\\n..."),)``, MySQLdb's ``(code, "message")``)."""
+
+    def words(arg: Any) -> str:
+        if isinstance(arg, tuple):
+            return ": ".join(map(words, arg))
+        return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+
+    return " ".join(words(exc.args or str(exc)).split())
 
 
 def _run_on_database(action):
     """Turn database errors into one readable line (the driver's message), not a traceback."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from ident_integrations.store.migrate import SchemaLockTimeout
+
     try:
         return action()
     except SQLAlchemyError as exc:
-        raise CommandError(f"the IDENT database answered: {getattr(exc, 'orig', None) or exc}") from None
+        raise CommandError(f"the IDENT database answered: {one_line(getattr(exc, 'orig', None) or exc)}") from None
+    except SchemaLockTimeout as exc:
+        raise CommandError(f"the schema is locked: {exc}") from None
+
+
+def _revision(db) -> tuple[str | None, str]:
+    """The database's revision (None when unversioned) and, for an unversioned one, what it holds:
+    nothing, or the foundation's tables (which an upgrade adopts with their rows)."""
+    from sqlalchemy import inspect
+
+    from ident_integrations.store import migrate, tables
+
+    def read() -> tuple[str | None, str]:
+        with db.engine.connect() as connection:
+            revision = migrate.current(connection)
+            if revision:
+                return revision, ""
+            existing = set(inspect(connection).get_table_names()) & set(tables.metadata.tables)
+            return None, "foundation-era tables" if existing else "empty database"
+
+    return _run_on_database(read)
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
     from ident_integrations.store import migrate
 
     db = _database(args)
+    _, holds = _revision(db)
     moved_from = _run_on_database(db.ensure_schema)
     if moved_from is None:
         print(f"{db.conn_id}: already at {migrate.head()}")
     else:
-        print(f"{db.conn_id}: upgraded from {moved_from or 'an unversioned database'} to {migrate.head()}")
+        before = moved_from or ("an empty database" if holds == "empty database" else f"{holds} (no revision)")
+        print(f"{db.conn_id}: upgraded from {before} to {migrate.head()}")
     return OK
 
 
@@ -111,14 +173,11 @@ def db_current(args: argparse.Namespace) -> int:
     from ident_integrations.store import migrate
 
     db = _database(args)
-
-    def read() -> str | None:
-        with db.engine.connect() as connection:
-            return migrate.current(connection)
-
-    current, head = _run_on_database(read), migrate.head()
-    print(f"{db.conn_id}: at {current or 'no revision (empty or foundation-era database)'}; newest is {head}")
-    if current == head:
+    (revision, holds), head = _revision(db), migrate.head()
+    print(f"database: {db.conn_id} ({db.engine.url.render_as_string(hide_password=True)})")
+    print(f"revision: {revision or f'none ({holds})'}")
+    print(f"head:     {head}")
+    if revision == head:
         print("up to date")
         return OK
     print("behind: run `ident db upgrade` (or let the next DAG run do it)")
@@ -162,12 +221,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)  # argparse exits with 2 on a usage error
     # An admin command, like Airflow's API server: outside a task the Task SDK only looks up
-    # connections in the metadata database in a "server" process. (Airflow's own switch, set the
-    # same way by its api_fastapi/main.py; AIRFLOW_CONN_* variables work either way.)
+    # connections in the metadata database in a "server" process (airflow.sdk.execution_time.
+    # supervisor.ensure_secrets_backend_loaded; `airflow connections get` sets it the same way).
+    # AIRFLOW_CONN_* variables work either way.
     os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)  # Airflow's internals, not ours to fix
-    # The command's own lines are the output; Alembic's and Airflow's INFO chatter is not.
-    logging.disable(logging.INFO)
+    # The command's own lines are the output. Airflow logs (and routes warnings) to stdout through
+    # structlog, which ignores logging.disable: its level is the one switch, read when Airflow loads.
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "ERROR"
+    logging.disable(logging.INFO)  # Alembic's "Context impl …" and "Running upgrade …" lines
+    warnings.simplefilter("ignore")  # Airflow's and its libraries' deprecations are not ours to fix
     try:
         return args.handler(args)
     except CommandError as exc:

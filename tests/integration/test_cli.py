@@ -6,16 +6,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ident_integrations.store.migrate import head
 from tests.conftest import _mysql_connect, mysql_connection_json
 from tests.helpers import connection_json, query
 
 ROOT = Path(__file__).resolve().parents[2]
 IDENT = str(Path(sys.executable).with_name("ident"))
+HEAD = head()
 
 
 def ident(*args: str, env: dict | None = None, module: bool = False) -> subprocess.CompletedProcess:
@@ -25,6 +28,18 @@ def ident(*args: str, env: dict | None = None, module: bool = False) -> subproce
 
 def with_db(connection: str) -> dict:
     return {**os.environ, "AIRFLOW_CONN_IDENT_DB": connection}
+
+
+def without(name: str) -> dict:
+    return {key: value for key, value in os.environ.items() if key != name}
+
+
+def settings(out: str, header: str) -> dict[str, tuple[str, str]]:
+    """The table under one block's header line: setting -> (value, where it came from)."""
+    block = out.split(header + "\n", 1)[1].split("\n\n", 1)[0]
+    lines = [line.split() for line in block.splitlines()]
+    rows = lines[lines.index(["setting", "value", "from"]) + 1 :]
+    return {row[0]: (" ".join(row[1:-1]), row[-1]) for row in rows}
 
 
 def test_config_check_prints_each_value_and_where_it_came_from(tmp_path):
@@ -49,24 +64,37 @@ def test_config_check_prints_each_value_and_where_it_came_from(tmp_path):
     result = ident("config", "check", str(path))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    site = out.split("site · leads — DAG ident_leads__site\n", 1)[1].split("\n\n", 1)[0]
-    lines = {line.split()[0]: line for line in site.splitlines()}
-    assert lines["leads.interval_minutes"].split()[1:] == ["7"]  # the integration's own: no mark
-    assert lines["leads.start_date"].split()[1:] == ["2026-11-01"]
-    assert lines["task_retries"].split()[1:] == ["5"]
-    assert lines["timeout_seconds"].split()[1:] == ["30.0", "(defaults)"]
-    assert lines["request_attempts"].split()[1:] == ["4", "(built-in)"]
-    assert "old · leads — disabled (no DAG)" in out
-    assert "2 integration(s), 2 capability block(s), 1 DAG(s)." in out
+    assert out.startswith(f"{path}: valid\n")
+    site = settings(out, "site / leads: DAG ident_leads__site")
+    assert site["leads.interval_minutes"] == ("7", "integration")
+    assert site["leads.start_date"] == ("2026-11-01", "integration")
+    assert site["task_retries"] == ("5", "integration")
+    assert site["leads.page_size"] == ("200", "defaults")
+    assert site["timeout_seconds"] == ("30", "defaults")
+    assert site["request_attempts"] == ("4", "built-in")
+    assert site["leads.enabled"] == ("true", "built-in")
+    assert site["alert_emails"] == ("(none)", "built-in")
+    old = settings(out, "old / leads: disabled (no DAG)")
+    assert old["leads.enabled"] == ("false", "integration")
+    assert out.endswith("\n2 integrations, 1 DAG, 1 disabled\n")
+    assert "\033[" not in out  # not a terminal: plain text
 
 
 def test_config_check_reads_the_file_the_dags_read(tmp_path):
-    default = ident("config", "check", module=True)
-    assert default.returncode == 0 and "include/integrations.yaml: valid" in default.stdout
+    shipped = ident("config", "check", env=without("IDENT_INTEGRATIONS_FILE"), module=True)
+    assert shipped.returncode == 0, shipped.stderr
+    assert shipped.stdout.startswith(f"{ROOT / 'include' / 'integrations.yaml'}: valid\n")
+    for name in ("site", "landing"):
+        table = settings(shipped.stdout, f"{name} / leads: DAG ident_leads__{name}")
+        assert table["leads.enabled"] == ("true", "integration")
+        assert table["leads.interval_minutes"] == ("2", "defaults")
+        assert table["leads.start_date"] == ("(not set)", "built-in")
+    assert shipped.stdout.endswith("\n2 integrations, 2 DAGs\n")
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump({"integrations": [{"name": "x", "service": "clinic_http", "conn_id": "c"}]}))
     chosen = ident("config", "check", env={**os.environ, "IDENT_INTEGRATIONS_FILE": str(path)})
-    assert chosen.returncode == 0 and f"{path}: valid" in chosen.stdout and "0 DAG(s)" in chosen.stdout
+    assert chosen.returncode == 0 and chosen.stdout.startswith(f"{path}: valid\n")
+    assert chosen.stdout.endswith("\n1 integration, 0 DAGs\n")
 
 
 def test_an_invalid_file_exits_2_naming_file_integration_and_field(tmp_path):
@@ -77,60 +105,87 @@ def test_an_invalid_file_exits_2_naming_file_integration_and_field(tmp_path):
         )
     )
     result = ident("config", "check", str(path))
-    assert result.returncode == 2
-    assert f"Invalid integrations file {path}: integration 'site', field 'leads.page_size'" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert (result.returncode, result.stdout) == (2, "")
+    named = f"ident: Invalid integrations file {path}: integration 'site', field 'leads.page_size': "
+    assert result.stderr.startswith(named)
+    assert result.stderr.count("\n") == 1  # one line, no traceback
 
 
 def test_db_upgrade_and_current_on_sqlite(tmp_path):
-    env = with_db(connection_json(conn_type="sqlite", host=str(tmp_path / "ident.db")))
+    path = tmp_path / "ident.db"
+    env = with_db(connection_json(conn_type="sqlite", host=str(path)))
     behind = ident("db", "current", env=env)
-    assert behind.returncode == 1 and "behind" in behind.stdout
+    assert (behind.returncode, behind.stderr) == (1, "")
+    assert behind.stdout == (
+        f"database: ident_db (sqlite:///{path})\nrevision: none (empty database)\nhead:     {HEAD}\n"
+        "behind: run `ident db upgrade` (or let the next DAG run do it)\n"
+    )
     first = ident("db", "upgrade", env=env)
-    assert first.returncode == 0 and "upgraded from an unversioned database to" in first.stdout, first.stderr
+    assert (first.returncode, first.stdout) == (0, f"ident_db: upgraded from an empty database to {HEAD}\n")
     again = ident("db", "upgrade", env=env, module=True)
-    assert again.returncode == 0 and "already at" in again.stdout
+    assert (again.returncode, again.stdout) == (0, f"ident_db: already at {HEAD}\n")
     current = ident("db", "current", env=env)
-    assert current.returncode == 0 and "up to date" in current.stdout
-    assert "INFO" not in current.stdout + current.stderr  # only the command's own lines
+    assert (current.returncode, current.stderr) == (0, "")  # no Airflow or Alembic chatter either
+    assert current.stdout == f"database: ident_db (sqlite:///{path})\nrevision: {HEAD}\nhead:     {HEAD}\nup to date\n"
 
 
 @pytest.mark.mariadb
 def test_db_upgrade_and_current_on_mariadb(empty_mariadb):
     env = with_db(mysql_connection_json(empty_mariadb))
-    assert ident("db", "current", env=env).returncode == 1
-    result = ident("db", "upgrade", env=env)
-    assert result.returncode == 0, result.stderr
-    assert ident("db", "current", env=env).returncode == 0
+    first = ident("db", "upgrade", env=env)
+    assert (first.returncode, first.stdout) == (0, f"ident_db: upgraded from an empty database to {HEAD}\n")
+    again = ident("db", "upgrade", env=env)
+    assert (again.returncode, again.stdout) == (0, f"ident_db: already at {HEAD}\n")
+    current = ident("db", "current", env=env)
+    assert current.returncode == 0 and f"/{empty_mariadb}?" in current.stdout and "up to date" in current.stdout
     tables = {row[0] for row in query(_mysql_connect(empty_mariadb), "SHOW TABLES")}
     assert {"ident_leads", "ident_sync_state", "ident_rejects", "ident_exchange_log", "ident_alembic_version"} <= tables
 
 
 def test_a_connection_stored_in_airflow_works(airflow_metadata_db, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_CONN_IDENT_DB"}
+    """Outside a task the Task SDK reads only variables unless the process says it is a server: the
+    command does, so a connection added with `airflow connections add` is found."""
+    conn_id = f"cli_stored_{uuid.uuid4().hex[:8]}"  # new to this session's metadata database
+    env = without("AIRFLOW_CONN_IDENT_DB")
     env["IDENT_INTEGRATIONS_FILE"] = str(tmp_path / "integrations.yaml")
-    (tmp_path / "integrations.yaml").write_text(yaml.safe_dump({"clinic": {"ident_conn_id": "cli_stored_db"}}))
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "connections", "delete", "cli_stored_db"], env=env, capture_output=True
-    )
+    (tmp_path / "integrations.yaml").write_text(yaml.safe_dump({"clinic": {"ident_conn_id": conn_id}}))
     added = subprocess.run(
-        [sys.executable, "-m", "airflow", "connections", "add", "cli_stored_db", "--conn-type", "sqlite",
+        [sys.executable, "-m", "airflow", "connections", "add", conn_id, "--conn-type", "sqlite",
          "--conn-host", str(tmp_path / "stored.db")],
         env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert added.returncode == 0, added.stderr[-2000:]
     result = ident("db", "upgrade", env=env)
-    assert result.returncode == 0, result.stderr
-    assert "cli_stored_db: upgraded" in result.stdout and (tmp_path / "stored.db").exists()
+    assert (result.returncode, result.stderr) == (0, "")
+    # Only the command's line: Airflow's deprecation warning on this path would go to stdout.
+    assert result.stdout == f"{conn_id}: upgraded from an empty database to {HEAD}\n"
+    current = ident("db", "current", env=env, module=True)
+    assert current.returncode == 0 and current.stdout.endswith("up to date\n")
 
 
-def test_db_errors_are_one_line_with_exit_1(tmp_path):
-    wrong_type = ident("db", "current", env=with_db(connection_json(conn_type="http", host="example")))
-    assert wrong_type.returncode == 1
-    assert "the IDENT database must be one of ['mssql', 'mysql', 'sqlite']" in wrong_type.stderr
-    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_CONN_IDENT_DB"}
-    missing = ident("db", "upgrade", "--conn-id", "no_such_connection", env=env)
-    assert missing.returncode == 1 and "no_such_connection" in missing.stderr and "Traceback" not in missing.stderr
+@pytest.mark.parametrize(
+    "connection, message",
+    [
+        (
+            connection_json(conn_type="http", host="example"),
+            "ident: Connection 'ident_db' has type 'http'; the IDENT database must be one of"
+            " ['mssql', 'mysql', 'sqlite']",
+        ),
+        (
+            connection_json(conn_type="mysql", host="127.0.0.1", port=1, login="root", schema="x"),
+            "ident: the IDENT database answered: 2002: Can't connect to server on '127.0.0.1'",
+        ),
+        (None, "ident: cannot use the IDENT database connection 'ident_db': The conn_id `ident_db` isn't defined"),
+    ],
+    ids=["wrong-type", "unreachable", "undefined"],
+)
+def test_db_errors_are_one_line_with_exit_1(connection, message):
+    env = without("AIRFLOW_CONN_IDENT_DB")
+    if connection:
+        env["AIRFLOW_CONN_IDENT_DB"] = connection
+    result = ident("db", "upgrade", env=env)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
 
 
 @pytest.mark.parametrize("dialect", ["mysql", "mssql", "sqlite"])
@@ -142,5 +197,7 @@ def test_db_sql_prints_the_schema_for_a_dba(dialect):
 
 
 def test_usage_errors_exit_2():
-    assert ident("db", "sql", "--dialect", "oracle").returncode == 2
+    unknown = ident("db", "sql", "--dialect", "oracle")
+    assert unknown.returncode == 2 and "invalid choice: 'oracle'" in unknown.stderr
     assert ident("nonsense").returncode == 2
+    assert ident("db", "upgrade", env={**os.environ, "IDENT_INTEGRATIONS_FILE": "/nonexistent.yaml"}).returncode == 2

@@ -7,7 +7,8 @@ and writes; nothing here knows a capability's table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -49,28 +50,31 @@ class LoadResult:
         )
 
 
-def bulk_write(conn: Connection, statement: Insert | Update, rows: list[dict[str, Any]]) -> None:
+def bulk_write(conn: Connection, statement: Insert | Update, rows: Iterable[dict[str, Any]]) -> None:
     """Execute ``statement`` for every row (all rows with the same keys) in one driver executemany.
 
     The SQL is the dialect's own compilation and each value goes through its column type's own bind
     processor, as ``conn.execute(statement, rows)`` would do; only SQLAlchemy's per-row parameter
-    bookkeeping is skipped, which is about a third of a bulk load's time (bench/README.md).
+    bookkeeping is skipped, which is about a third of a bulk load's time (bench/README.md). ``rows``
+    may be a generator: each row is needed only until its parameters are built.
     """
-    if not rows:
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return
-    columns = list(rows[0]) if isinstance(statement, Insert) else None  # an UPDATE names its own
+    rows = itertools.chain([first], rows)
+    columns = list(first) if isinstance(statement, Insert) else None  # an UPDATE names its own
     compiled = statement.compile(dialect=conn.dialect, column_keys=columns, for_executemany=True)
     # The type processors SQLAlchemy itself applies (a private but long-stable compiler attribute;
     # the integration tests on MariaDB and SQLite and the SQL Server recording would catch a change).
     processors = compiled._bind_processors
     names = compiled.positiontup if compiled.positional else list(compiled.binds)
     fields = [(compiled.binds[name].key, processors.get(name)) for name in names]
-    values = [[row[key] if process is None else process(row[key]) for key, process in fields] for row in rows]
-    params: list[Any] = (
-        [tuple(row) for row in values]
-        if compiled.positional
-        else [dict(zip(names, row, strict=True)) for row in values]
-    )
+    values = ([row[key] if process is None else process(row[key]) for key, process in fields] for row in rows)
+    if compiled.positional:
+        params: list[Any] = [tuple(row) for row in values]
+    else:  # e.g. pymssql's pyformat: one dict per row
+        params = [dict(zip(names, row, strict=True)) for row in values]
     conn.exec_driver_sql(str(compiled), params)
 
 

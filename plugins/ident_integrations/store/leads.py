@@ -42,6 +42,23 @@ class LeadStore(CapabilityStore):
         )
         return {(external_id, created_at): content_hash for external_id, created_at, content_hash in rows}
 
+    def _content(self, lead: Lead, now: datetime) -> dict:
+        """The columns a load (re)writes: the lead's fields, its payload and hash, when loaded."""
+        row = {column: getattr(lead, column) for column in LEAD_COLUMNS}
+        row.update(raw_payload=lead.raw_json, content_hash=lead.content_hash, last_loaded_at=now)
+        return row
+
+    def _new_row(self, lead: Lead, now: datetime) -> dict:
+        external_id, created_at = lead.key
+        row = self._content(lead, now)
+        row.update(integration=self.integration, external_id=external_id, created_at=created_at, first_loaded_at=now)
+        return row
+
+    def _changed_row(self, lead: Lead, now: datetime) -> dict:
+        row = self._content(lead, now)
+        row.update(zip(_KEY, (self.integration, *lead.key), strict=True))
+        return row
+
     def save(
         self,
         fetched: int,
@@ -55,23 +72,20 @@ class LeadStore(CapabilityStore):
         for lead in leads:
             unique[lead.key] = lead  # the service must not repeat a key; if it does, the last one wins
         now = datetime.now(UTC)
-        new_rows, changed_rows = [], []
+        new, changed = [], []
         with self.db.begin() as conn:
             existing = self._existing_hashes(conn, list(unique.values())) if unique else {}
             for key, lead in unique.items():
                 known_hash = existing.get(key)
-                if known_hash == lead.content_hash:
-                    continue  # unchanged: the common case of every re-read window, so nothing is built
-                row = {column: getattr(lead, column) for column in LEAD_COLUMNS}
-                row.update(raw_payload=lead.raw_json, content_hash=lead.content_hash, last_loaded_at=now)
                 if known_hash is None:
-                    row.update(integration=self.integration, external_id=key[0], created_at=key[1], first_loaded_at=now)
-                    new_rows.append(row)
-                else:
-                    row.update(zip(_KEY, (self.integration, *key), strict=True))
-                    changed_rows.append(row)
-            bulk_write(conn, leads_table.insert(), new_rows)
-            bulk_write(conn, _UPDATE_CHANGED, changed_rows)
+                    new.append(lead)
+                elif known_hash != lead.content_hash:
+                    changed.append(lead)
+                # else unchanged: the common case of every re-read window, so nothing is built
+            # Rows are generated as they are written: each dict lives only until bulk_write has
+            # turned it into the driver's parameters (less for the garbage collector to scan).
+            bulk_write(conn, leads_table.insert(), (self._new_row(lead, now) for lead in new))
+            bulk_write(conn, _UPDATE_CHANGED, (self._changed_row(lead, now) for lead in changed))
             rejected_new = self._quarantine(conn, rejects, now)
             newest = max((key[1] for key in unique), default=None)
             if newest is not None:
@@ -81,9 +95,9 @@ class LeadStore(CapabilityStore):
             self._advance_state(conn, newest, window)
         return LoadResult(
             fetched=fetched,
-            new=len(new_rows),
-            updated=len(changed_rows),
-            unchanged=len(unique) - len(new_rows) - len(changed_rows),
+            new=len(new),
+            updated=len(changed),
+            unchanged=len(unique) - len(new) - len(changed),
             duplicates=len(leads) - len(unique),
             rejected=len(rejects),
             rejected_new=rejected_new,

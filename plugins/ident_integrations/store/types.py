@@ -31,12 +31,19 @@ class UtcDateTime(types.TypeDecorator):
             return dialect.type_descriptor(mssql.DATETIME2(precision=6))
         return dialect.type_descriptor(types.DateTime())
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None or value.tzinfo is None:
-            return value
-        if value.tzinfo is not UTC:  # most values are UTC already: skip the conversion then
-            value = value.astimezone(UTC)
-        return value.replace(tzinfo=None)
+    def bind_processor(self, dialect: Any) -> Any:
+        # One function per value (not TypeDecorator's wrapper + hook + the dialect's own step):
+        # bulk loads convert several date-times per row.
+        to_driver = self.load_dialect_impl(dialect).bind_processor(dialect)
+
+        def process(value: datetime | None) -> Any:
+            if value is not None and value.tzinfo is not None:
+                if value.tzinfo is not UTC:  # most values are UTC already: skip the conversion then
+                    value = value.astimezone(UTC)
+                value = value.replace(tzinfo=None)
+            return to_driver(value) if to_driver else value
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
