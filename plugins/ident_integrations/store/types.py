@@ -34,7 +34,13 @@ class UtcDateTime(types.TypeDecorator):
     def bind_processor(self, dialect: Any) -> Any:
         # One function per value (not TypeDecorator's wrapper + hook + the dialect's own step):
         # bulk loads convert several date-times per row.
-        to_driver = self.load_dialect_impl(dialect).bind_processor(dialect)
+        if dialect.name == "sqlite":
+            # The text SQLAlchemy's SQLite DATETIME writes ('YYYY-MM-DD HH:MM:SS.ffffff'), made by
+            # datetime's C method instead of a %-format of every field: a third of a SQLite load.
+            def to_driver(value: datetime | None) -> str | None:
+                return None if value is None else value.isoformat(" ", "microseconds")
+        else:
+            to_driver = self.load_dialect_impl(dialect).bind_processor(dialect)
 
         def process(value: datetime | None) -> Any:
             if value is not None and value.tzinfo is not None:
