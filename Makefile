@@ -19,3 +19,15 @@ bench: setup
 # Forget the demo state (Airflow metadata, demo IDENT database, sandbox key, logs).
 clean:
 	rm -rf .airflow
+
+# Calls backfill benchmark: ours against dlt (bench/README.md). dlt lives in its own venv,
+# bench/.venv-dlt, made from bench/requirements.txt (again when that file changes). ARGS="--days 30".
+.PHONY: bench-calls
+bench-calls: setup
+	@if [ ! -f bench/.venv-dlt/.installed ] || [ bench/requirements.txt -nt bench/.venv-dlt/.installed ]; then \
+	  echo "[bench-calls] preparing bench/.venv-dlt from bench/requirements.txt"; \
+	  [ -x bench/.venv-dlt/bin/python ] || "$$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv bench/.venv-dlt; \
+	  bench/.venv-dlt/bin/python -m pip install -q -r bench/requirements.txt && touch bench/.venv-dlt/.installed; \
+	fi
+	bash scripts/ensure_mariadb.sh
+	.venv/bin/python bench/calls_backfill.py $(ARGS)

@@ -36,8 +36,11 @@ out, key_file, port, ident_db = sys.argv[1:]
 key = open(key_file).read().strip()
 clinic = lambda tenant: {"conn_type": "ident_clinic_http", "host": f"http://127.0.0.1:{port}/clinic_http/{tenant}",
                          "password": key, "description": f"Sandbox clinic service ({tenant})"}
+uis = {"conn_type": "ident_uis", "host": f"http://127.0.0.1:{port}/uis/clinic/v2.0", "password": key,
+       "description": "Sandbox UIS Data API (account 'clinic')"}
 json.dump({"ident_db": {"conn_type": "sqlite", "host": ident_db, "description": "IDENT database (demo SQLite)"},
-           "clinic_site": clinic("site"), "clinic_landing": clinic("landing")}, open(out, "w"), indent=2)
+           "clinic_site": clinic("site"), "clinic_landing": clinic("landing"), "uis_main": uis},
+          open(out, "w"), indent=2)
 PY
 chmod 600 "$AIRFLOW_HOME/demo-connections.json"
 airflow connections import --overwrite "$AIRFLOW_HOME/demo-connections.json" > "$LOGS/connections.log" 2>&1 \
@@ -78,6 +81,7 @@ cat <<EOF
   Sandbox        http://127.0.0.1:$SANDBOX_PORT/_sandbox/docs   (fault switches: sandbox/README.md)
   IDENT database $IDENT_DB (SQLite)
   Lead DAGs      ident_leads__site, ident_leads__landing (every 2 min, already unpaused)
+  Call history   ident_calls__telephony (every 3 h; its first run loads the last 30 days)
 
   Progress is printed every 30 s. Ctrl-C stops everything.
 EOF

@@ -1,6 +1,6 @@
-"""One progress line for `make demo`: leads stored per integration and the last run of each DAG.
+"""One progress line for `make demo`: leads and calls stored per integration and the last run of each DAG.
 
-Exits 0 when leads are stored and every lead DAG's last finished run succeeded (the smoke check).
+Exits 0 when leads and calls are stored and every DAG's last finished run succeeded (the smoke check).
 Usage: demo_status.py IDENT_SQLITE_FILE AIRFLOW_PORT
 """
 
@@ -13,13 +13,13 @@ from pathlib import Path
 DEMO_LOGIN = {"username": "admin", "password": "admin"}
 
 
-def lead_counts(path: str) -> dict[str, int]:
+def row_counts(path: str, table: str) -> dict[str, int]:
     if not Path(path).exists():
         return {}
     with sqlite3.connect(path) as conn:
         try:
-            return dict(conn.execute("SELECT integration, COUNT(*) FROM ident_leads GROUP BY integration"))
-        except sqlite3.OperationalError:  # no lead run has created the tables yet
+            return dict(conn.execute(f"SELECT integration, COUNT(*) FROM {table} GROUP BY integration"))
+        except sqlite3.OperationalError:  # no run has created the tables yet
             return {}
 
 
@@ -48,17 +48,20 @@ def last_finished_runs(port: str) -> dict[str, str]:
 
 def main() -> int:
     path, port = sys.argv[1:3]
-    counts = lead_counts(path)
+    leads, calls = row_counts(path, "ident_leads"), row_counts(path, "ident_calls")
     note = ""
     try:
         runs = last_finished_runs(port)
     except OSError as exc:
         runs, note = {}, f" (Airflow API not answering: {exc})"
-    leads = ", ".join(f"{name}: {count}" for name, count in sorted(counts.items())) or "none yet"
+
+    def counts(rows: dict[str, int]) -> str:
+        return ", ".join(f"{name}: {count}" for name, count in sorted(rows.items())) or "none yet"
+
     dags = ", ".join(f"{dag_id}={state}" for dag_id, state in sorted(runs.items())) or "no DAGs parsed yet"
-    print(f"ident_leads rows: {leads} | last runs: {dags}{note}")
-    healthy = sum(counts.values()) > 0 and bool(runs) and all(state == "success" for state in runs.values())
-    return 0 if healthy else 1
+    print(f"ident_leads rows: {counts(leads)} | ident_calls rows: {counts(calls)} | last runs: {dags}{note}")
+    healthy = sum(leads.values()) > 0 and sum(calls.values()) > 0 and bool(runs)
+    return 0 if healthy and all(state == "success" for state in runs.values()) else 1
 
 
 if __name__ == "__main__":

@@ -26,6 +26,19 @@ def get_provider_info() -> dict:
                         "extra": '{"timeout": 45}',
                     },
                 },
-            }
+            },
+            {
+                "connection-type": "ident_uis",
+                "hook-class-name": "ident_hooks.uis.UisHook",
+                "hook-name": "IDENT: UIS / CoMagic Data API",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "Data API URL", "password": "Access token"},
+                    "placeholders": {
+                        "host": "https://dataapi.uiscom.ru/v2.0",
+                        "extra": '{"timeout": 60}',
+                    },
+                },
+            },
         ],
     }

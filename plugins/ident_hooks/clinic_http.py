@@ -1,8 +1,9 @@
 """The clinic's own service over HTTP ("Вариант с HTTP"), as IDENT calls it.
 
-IDENT is the client: it GETs ``GetTickets`` with ``dateTimeFrom``/``dateTimeTo`` (ISO 8601 with
-offset) and ``limit``/``offset`` paging until a short page, sending the key in the
-``IDENT-Integration-Key`` header. 401/403 carry a plain-text reason. (Reference §2.)
+IDENT is the client: it GETs ``GetTickets`` (leads), ``GetFinishedCalls`` and ``GetOngoingCalls``
+(calls) with ``dateTimeFrom``/``dateTimeTo`` (ISO 8601 with offset) and ``limit``/``offset`` paging
+until a short page, sending the key in the ``IDENT-Integration-Key`` header. 401/403 carry a
+plain-text reason. (Reference §2.)
 
 Connection: host = the service's base URL (``https://clinic.example.ru/ident``), password = the
 integration key. Extras ``timeout``, ``verify`` and ``proxies`` work as for the HTTP provider.
@@ -135,6 +136,18 @@ class ClinicHttpHook(HttpHook):
         for page in self.iter_pages("GetTickets", date_from, date_to, page_size):
             records.extend(page)
             self.log.info("GetTickets: %d records so far", len(records))
+        return records
+
+    def iter_finished_calls(self, date_from: datetime, date_to: datetime, page_size: int = 500) -> Iterator[list[Any]]:
+        """Finished calls (``GetFinishedCalls``) in [date_from, date_to], one list per page, paged
+        like GetTickets."""
+        return self.iter_pages("GetFinishedCalls", date_from, date_to, page_size)
+
+    def get_ongoing_calls(self, date_from: datetime, date_to: datetime, page_size: int = 500) -> list[Any]:
+        """Calls still in progress (``GetOngoingCalls``), same parameters and paging, all pages."""
+        records: list[Any] = []
+        for page in self.iter_pages("GetOngoingCalls", date_from, date_to, page_size):
+            records.extend(page)
         return records
 
     def test_connection(self) -> tuple[bool, str]:

@@ -138,10 +138,19 @@ def timed_request(
     secrets: tuple[str | None, ...],
     parse: Callable[[requests.Response], Any] = lambda response: response,
     send_kwargs: dict | None = None,
+    describe_url: str | None = None,
+    inspect_error: Callable[[requests.Response], None] | None = None,
 ) -> Any:
     """Send one request, parse the answer, record it in the exchange log, and classify failures
-    for the retry policy: auth errors fail at once, transient ones are retried by the caller."""
-    url = redact_url(prepared.url or "")
+    for the retry policy: auth errors fail at once, transient ones are retried by the caller.
+
+    ``describe_url`` is what the exchange log and the messages show instead of the request's own URL
+    (a POST whose parameters travel in the body describes them there, without the secrets).
+    ``inspect_error`` sees every answer with a status of 400 or more before the generic rules do,
+    and may raise a more precise error (a JSON-RPC error object sent with a 4xx/5xx status).
+    Any :class:`AirflowException` raised by ``parse`` or ``inspect_error`` is recorded as the
+    exchange's error and re-raised as it is."""
+    url = redact_url(describe_url if describe_url is not None else (prepared.url or ""))
     started = time.monotonic()
     status: int | None = None
     error: str | None = None
@@ -155,6 +164,8 @@ def timed_request(
             error = redact_text(f"connection failed: {exc}", secrets)
             raise TransientServiceError(f"{prepared.method} {url}: {error}") from None
         status = response.status_code
+        if status >= 400 and inspect_error is not None:
+            inspect_error(response)
         if status in (401, 403):
             error = redact_text(response.text.strip() or response.reason or "", secrets)
             raise ServiceAuthError(f"{prepared.method} {url} was refused with {status}: {error}")
@@ -166,13 +177,16 @@ def timed_request(
             raise ServiceResponseError(f"{prepared.method} {url}: {error}")
         try:
             return parse(response)
-        except ServiceResponseError as exc:
-            error = redact_text(str(exc), secrets)
-            raise
+        except AirflowException:
+            raise  # the service's own refusal, already classified: recorded below
         except ValueError as exc:
             # A truncated or garbled body is usually a passing fault of the service.
             error = redact_text(f"unreadable body ({exc}): {response.text[:200]!r}", secrets)
             raise TransientServiceError(f"{prepared.method} {url}: {error}") from None
+    except AirflowException as exc:
+        if error is None:  # raised by parse or inspect_error, not by the rules above
+            error = redact_text(str(exc), secrets)
+        raise
     finally:
         duration_ms = int((time.monotonic() - started) * 1000)
         if record is not None:

@@ -78,6 +78,8 @@ def settings_table(resolved, italics: bool = False) -> list[str]:
 
 
 def config_check(args: argparse.Namespace) -> int:
+    from ident_integrations.cache_check import DAG_ID as CACHE_CHECK_DAG
+    from ident_integrations.cache_check import build_dag as cache_check_dag
     from ident_integrations.config import config_path
 
     path = args.file or str(config_path())
@@ -93,8 +95,15 @@ def config_check(args: argparse.Namespace) -> int:
         if resolved.description:
             print(f"  {resolved.description}")
         print("\n".join(settings_table(resolved, italics)))
-    dags = sum(1 for resolved in blocks if resolved.block.enabled)
-    disabled = f", {len(blocks) - dags} disabled" if len(blocks) > dags else ""
+    enabled = sum(1 for resolved in blocks if resolved.block.enabled)
+    check = config.cache_check
+    has_cache_check = cache_check_dag(config) is not None
+    if has_cache_check:
+        print(f"\ncache check: DAG {CACHE_CHECK_DAG}, daily at {check.at}, the last {_count(check.days, 'closed day')}")
+    else:
+        print("\ncache check: off" if not check.enabled else "\ncache check: no integration to check")
+    disabled = f", {len(blocks) - enabled} disabled" if len(blocks) > enabled else ""
+    dags = enabled + has_cache_check
     print(f"\n{_count(len(config.integrations), 'integration')}, {_count(dags, 'DAG')}{disabled}")
     return OK
 

@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "include" / "integrations.yaml"
@@ -79,11 +89,30 @@ class TaskSettings(_Strict):
     alert_emails: tuple[str, ...] = ()
 
 
+_DAYS_AGO = re.compile(r"^\s*(\d{1,5}) days? ago\s*$")
+
+
+def _relative_date(value: Any) -> Any:
+    """``30 days ago`` counts back from the day the file is read: a start date that never goes
+    stale (the demo's). It matters only for the first run; later runs go on from where they ended."""
+    if not isinstance(value, str):
+        return value
+    if match := _DAYS_AGO.match(value):
+        return date.today() - timedelta(days=int(match.group(1)))
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date: write YYYY-MM-DD or 'N days ago'") from None
+
+
+StartDate = Annotated[date | None, BeforeValidator(_relative_date)]
+
+
 class CapabilitySettings(_Strict):
     """What every capability block has; a capability subclasses it with its own fields and defaults."""
 
     enabled: bool = True
-    start_date: date | None = None  # first day to load; None = the day the integration was first run
+    start_date: StartDate = None  # first day to load; None = the day the integration was first run
     interval_minutes: IntervalMinutes = 60
 
 
@@ -170,8 +199,17 @@ class IntegrationBase(_Strict):
         return self
 
 
+class CacheCheck(_Strict):
+    """IDENT's "Проверка кэша интеграций" as a daily DAG: re-pull the last closed days and repair."""
+
+    enabled: bool = True
+    days: Annotated[int, Field(ge=1, le=90)] = 7  # closed days re-pulled, yesterday backwards
+    at: str = Field("05:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # clinic time, HH:MM
+
+
 class ConfigBase(_Strict):
     clinic: Clinic = Clinic()
+    cache_check: CacheCheck = CacheCheck()
 
     @model_validator(mode="after")
     def _unique_names(self) -> ConfigBase:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
+from ident_integrations.cache_check import build_dag as build_cache_check_dag
 from ident_integrations.config import ConfigBase, load_config
 from ident_integrations.registry import CAPABILITIES
 
@@ -15,4 +16,8 @@ from ident_integrations.registry import CAPABILITIES
 def build_dags(config: ConfigBase | None = None) -> dict[str, DAG]:
     """All DAGs of the configuration, keyed by dag_id. Raises ConfigError on an invalid file."""
     config = config or load_config()
-    return {settings.dag_id: CAPABILITIES[settings.capability].build_dag(settings) for settings in config.enabled()}
+    dags = {settings.dag_id: CAPABILITIES[settings.capability].build_dag(settings) for settings in config.enabled()}
+    cache_check = build_cache_check_dag(config)  # one DAG across integrations, when any can be checked
+    if cache_check is not None:
+        dags[cache_check.dag_id] = cache_check
+    return dags

@@ -7,19 +7,21 @@ or a service.
 from __future__ import annotations
 
 from ident_integrations.capabilities import Capability
+from ident_integrations.capabilities.calls import CALLS
 from ident_integrations.capabilities.leads import LEADS
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.services import Service
 from ident_integrations.services.clinic_http import CLINIC_HTTP
+from ident_integrations.services.uis import UIS
 
-CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS,)}
+CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS, CALLS)}
 
-SERVICES: dict[str, Service] = {service.name: service for service in (CLINIC_HTTP,)}
+SERVICES: dict[str, Service] = {service.name: service for service in (CLINIC_HTTP, UIS)}
 
 # Services IDENT integrates with whose modules have not landed yet: an integration may name them
 # (and is told clearly that they cannot run a capability yet) instead of getting "unknown service".
 PLANNED_SERVICES = (
-    "clinic_db", "uis", "flexbe", "napopravku", "prodoctorov", "sberzdorovie", "top32", "dadata", "smsc",
+    "clinic_db", "flexbe", "napopravku", "prodoctorov", "sberzdorovie", "top32", "dadata", "smsc",
     "google_calendar",
 )  # fmt: skip
 

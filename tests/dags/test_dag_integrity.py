@@ -32,19 +32,28 @@ def test_no_import_errors(bag):
     assert bag.import_errors == {}
 
 
-def test_one_dag_per_enabled_integration(bag):
+def test_one_dag_per_enabled_integration_and_capability(bag):
     from ident_integrations.config import load_config
 
-    expected = {f"ident_leads__{item.integration}" for item in load_config().enabled("leads")}
-    assert expected and set(bag.dag_ids) == expected
+    expected = {settings.dag_id for settings in load_config().enabled()}
+    assert {"ident_leads__site", "ident_calls__telephony"} <= expected
+    assert set(bag.dag_ids) == expected | {"ident_cache_check"}
+
+
+# What each capability's DAG must tell in its doc: its heading and the table it writes.
+DOCS = {"leads": ("## Leads from", "ident_leads"), "calls": ("## Call history from", "ident_calls")}
 
 
 def test_every_dag_has_owner_tags_retries_docs_and_an_alert(bag):
     from ident_integrations.alerts import log_failure
+    from ident_integrations.config import load_config
 
-    for dag in bag.dags.values():
-        assert dag.tags >= {"ident", "leads", "clinic_http"}, dag.dag_id
-        assert dag.doc_md and "## Leads from" in dag.doc_md and "ident_leads" in dag.doc_md
+    config = load_config()
+    for settings in config.enabled():
+        dag = bag.dags[settings.dag_id]
+        assert dag.tags >= {"ident", settings.capability, settings.service}, dag.dag_id
+        heading, table = DOCS[settings.capability]
+        assert dag.doc_md and heading in dag.doc_md and table in dag.doc_md, dag.dag_id
         assert dag.max_active_runs == 1 and dag.catchup is False
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", dag.dag_id
@@ -54,10 +63,33 @@ def test_every_dag_has_owner_tags_retries_docs_and_an_alert(bag):
             assert log_failure in callbacks
 
 
+def test_the_cache_check_has_a_task_per_checkable_integration_and_runs_daily_in_clinic_time(bag):
+    from ident_integrations.alerts import log_failure
+
+    dag = bag.dags["ident_cache_check"]
+    assert {task.task_id for task in dag.tasks} == {"leads__site", "leads__landing", "calls__telephony"}
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("30 5 * * *", "Europe/Moscow")
+    assert "ident_cache_check_report" in dag.doc_md and dag.tags >= {"ident", "cache_check"}
+    for task in dag.tasks:
+        assert task.retries >= 1 and log_failure in task.on_failure_callback
+
+
 def test_lead_dags_run_every_interval_minutes(bag):
     from datetime import timedelta
 
     assert bag.dags["ident_leads__site"].timetable.delta == timedelta(minutes=2)
+
+
+def test_call_dags_have_real_data_intervals_of_interval_minutes(bag):
+    from datetime import timedelta
+
+    from airflow.sdk import DeltaDataIntervalTimetable
+
+    # A data-interval timetable (not Airflow 3's default trigger one): each run covers the 3 hours
+    # before it, so a backfill run has an interval to reload (tests/e2e/test_calls_backfill.py).
+    timetable = bag.dags["ident_calls__telephony"].timetable
+    assert isinstance(timetable, DeltaDataIntervalTimetable)
+    assert timetable.delta == timedelta(minutes=180)
 
 
 def test_invalid_file_is_an_import_error_naming_file_integration_and_field(tmp_path, monkeypatch):

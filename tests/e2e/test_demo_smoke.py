@@ -1,5 +1,5 @@
 """One smoke run of the whole stack as `make demo` starts it: airflow standalone + the sandbox,
-until leads are stored and every lead DAG has a green run. Takes one to three minutes."""
+until leads and 30 days of call history are stored and every DAG has a green run. Takes one to three minutes."""
 
 import os
 import socket
@@ -33,6 +33,7 @@ def test_demo_stack_loads_leads_with_green_runs(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "smoke check passed" in result.stdout
     assert "ident_leads__site=success" in result.stdout and "ident_leads__landing=success" in result.stdout
+    assert "ident_calls__telephony=success" in result.stdout
     # every process the demo started is gone: nothing listens on its ports, no sandbox with its key file
     for port in (env["DEMO_SANDBOX_PORT"], env["DEMO_AIRFLOW_PORT"]):
         with socket.socket() as sock:

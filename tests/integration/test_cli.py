@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def test_config_check_prints_each_value_and_where_it_came_from(tmp_path):
     assert site["alert_emails"] == ("(none)", "built-in")
     old = settings(out, "old / leads: disabled (no DAG)")
     assert old["leads.enabled"] == ("false", "integration")
-    assert out.endswith("\n2 integrations, 1 DAG, 1 disabled\n")
+    assert out.endswith("\n2 integrations, 2 DAGs, 1 disabled\n")  # the lead DAG and the cache check
     assert "\033[" not in out  # not a terminal: plain text
 
 
@@ -89,11 +90,16 @@ def test_config_check_reads_the_file_the_dags_read(tmp_path):
         assert table["leads.enabled"] == ("true", "integration")
         assert table["leads.interval_minutes"] == ("2", "defaults")
         assert table["leads.start_date"] == ("(not set)", "built-in")
-    assert shipped.stdout.endswith("\n2 integrations, 2 DAGs\n")
+    calls = settings(shipped.stdout, "telephony / calls: DAG ident_calls__telephony")
+    assert calls["calls.interval_minutes"] == ("180", "defaults")
+    assert calls["calls.start_date"] == (str(date.today() - timedelta(days=30)), "integration")  # "30 days ago"
+    assert "\ncache check: DAG ident_cache_check, daily at 05:30, the last 7 closed days\n" in shipped.stdout
+    assert shipped.stdout.endswith("\n3 integrations, 4 DAGs\n")
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump({"integrations": [{"name": "x", "service": "clinic_http", "conn_id": "c"}]}))
     chosen = ident("config", "check", env={**os.environ, "IDENT_INTEGRATIONS_FILE": str(path)})
     assert chosen.returncode == 0 and chosen.stdout.startswith(f"{path}: valid\n")
+    assert "\ncache check: no integration to check\n" in chosen.stdout
     assert chosen.stdout.endswith("\n1 integration, 0 DAGs\n")
 
 

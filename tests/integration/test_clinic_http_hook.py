@@ -104,3 +104,33 @@ def test_test_connection_reports_success_and_the_services_refusal(clean_sandbox,
     assert ok and message.startswith("GetTickets answered")
     ok, message = make_hook(clinic_conn(clean_sandbox, "site", key="nope")).test_connection()
     assert not ok and "403" in message
+
+
+def test_finished_calls_page_like_tickets(clean_sandbox, clinic_conn):
+    conn_id = clinic_conn(clean_sandbox, "site")
+    everything = [call for page in make_hook(conn_id).iter_finished_calls(*window(), page_size=1000) for call in page]
+    exchanges = []
+    pages = list(make_hook(conn_id, exchanges).iter_finished_calls(*window(), page_size=7))
+    assert [call for page in pages for call in page] == everything
+    assert all(len(page) == 7 for page in pages[:-1]) and len(pages[-1]) < 7
+    assert len(exchanges) == len(everything) // 7 + 1
+    assert all("/GetFinishedCalls?" in e.url and "dateTimeFrom=" in e.url and e.status == 200 for e in exchanges)
+    assert [int(e.url.rsplit("offset=", 1)[1].split("&")[0]) for e in exchanges] == [7 * i for i in range(len(pages))]
+
+
+def test_ongoing_calls_are_read_with_the_same_parameters(clean_sandbox, clinic_conn):
+    conn_id = clinic_conn(clean_sandbox, "site")
+    exchanges = []
+    calls = make_hook(conn_id, exchanges).get_ongoing_calls(*window(), page_size=5)
+    assert isinstance(calls, list)
+    assert len(exchanges) == len(calls) // 5 + 1
+    assert all("/GetOngoingCalls?" in e.url and "dateTimeTo=" in e.url and "limit=5" in e.url for e in exchanges)
+
+
+@pytest.mark.parametrize("method", ["iter_finished_calls", "get_ongoing_calls"])
+def test_call_methods_refuse_a_wrong_key_at_once(clean_sandbox, clinic_conn, method):
+    exchanges = []
+    hook = make_hook(clinic_conn(clean_sandbox, "site", key="wrong-key-456"), exchanges)
+    with pytest.raises(ServiceAuthError, match="403"):
+        list(getattr(hook, method)(*window()))
+    assert len(exchanges) == 1 and "wrong-key-456" not in exchanges[0].url + (exchanges[0].error or "")

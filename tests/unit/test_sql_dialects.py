@@ -14,7 +14,10 @@ from ident_integrations.config import PROJECT_ROOT
 from ident_integrations.store import migrate
 
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
-TABLES = {"ident_leads", "ident_sync_state", "ident_rejects", "ident_exchange_log"}
+TABLES = {
+    "ident_leads", "ident_sync_state", "ident_rejects", "ident_exchange_log", "ident_calls", "ident_ongoing_calls",
+    "ident_cache_check_report",
+}  # fmt: skip
 LEAD_COLUMNS_REQUIRED = {
     "integration", "external_id", "created_at", "phone_raw", "phone", "full_name", "surname", "name",
     "patronymic", "email", "form_name", "doctor_id", "doctor_name", "plan_start", "plan_end", "comment",
@@ -45,7 +48,9 @@ def test_every_dialect_defines_the_same_tables_and_lead_columns(dialect):
     assert set(tables) == TABLES
     columns = set(re.findall(r"^\s+(\w+) ", tables["ident_leads"], re.M)) - {"CONSTRAINT"}
     assert LEAD_COLUMNS_REQUIRED <= columns
-    assert re.search(rf"INSERT INTO {migrate.VERSION_TABLE} \(version_num\).* VALUES \('{migrate.head()}'\)", sql)
+    # The script ends by recording the newest revision, so the DAGs find the database up to date.
+    last_version = re.findall(rf"(?:INSERT INTO|UPDATE) {migrate.VERSION_TABLE}\b.*?'(\w+)'", sql)[-1]
+    assert last_version == migrate.head()
 
 
 def test_sql_server_uses_unicode_text_precise_utc_times_and_case_sensitive_ids():
@@ -53,7 +58,9 @@ def test_sql_server_uses_unicode_text_precise_utc_times_and_case_sensitive_ids()
     for name, block in tables.items():
         assert not re.search(r"(?<!N)VARCHAR\(|\bNTEXT\b|\bTEXT\b", block), name  # NVARCHAR only
         assert "DATETIME2(6)" in block and " DATETIME " not in block, name  # never the 3 ms DATETIME
-    assert "external_id NVARCHAR(191) COLLATE Latin1_General_100_BIN2 NOT NULL" in tables["ident_leads"]
+    for name in ("ident_leads", "ident_calls", "ident_ongoing_calls"):
+        assert "external_id NVARCHAR(191) COLLATE Latin1_General_100_BIN2 NOT NULL" in tables[name], name
+    assert "is_lost BIT NOT NULL" in tables["ident_calls"]
     assert "raw_payload NVARCHAR(max) NOT NULL" in tables["ident_leads"]
     assert "id BIGINT NOT NULL IDENTITY" in tables["ident_leads"]
     assert "enabled_on DATE NOT NULL" in tables["ident_sync_state"]
@@ -64,7 +71,8 @@ def test_mysql_tables_are_utf8mb4_with_case_sensitive_lead_ids():
     for name, block in tables.items():
         assert block.rstrip().endswith("CHARSET=utf8mb4"), name
         assert "DATETIME(6)" in block, name
-    assert "external_id VARCHAR(191) COLLATE utf8mb4_bin NOT NULL" in tables["ident_leads"]
+    for name in ("ident_leads", "ident_calls", "ident_ongoing_calls"):
+        assert "external_id VARCHAR(191) COLLATE utf8mb4_bin NOT NULL" in tables[name], name
     assert "raw_payload LONGTEXT NOT NULL" in tables["ident_leads"]
 
 

@@ -102,6 +102,111 @@ INSERT INTO ident_alembic_version (version_num) OUTPUT inserted.version_num VALU
 
 GO
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE ident_calls (
+    id BIGINT NOT NULL IDENTITY, 
+    integration NVARCHAR(64) NOT NULL, 
+    external_id NVARCHAR(191) COLLATE Latin1_General_100_BIN2 NOT NULL, 
+    started_at DATETIME2(6) NOT NULL, 
+    finished_at DATETIME2(6) NOT NULL, 
+    direction NVARCHAR(3) NOT NULL, 
+    is_lost BIT NOT NULL, 
+    contact_phone_raw NVARCHAR(64) NULL, 
+    contact_phone NVARCHAR(16) NULL, 
+    virtual_phone NVARCHAR(64) NULL, 
+    wait_seconds INTEGER NULL, 
+    talk_seconds INTEGER NULL, 
+    total_seconds INTEGER NULL, 
+    finish_reason NVARCHAR(100) NULL, 
+    employee_name NVARCHAR(255) NULL, 
+    scenario_name NVARCHAR(255) NULL, 
+    record_urls NVARCHAR(max) NULL, 
+    utm_source NVARCHAR(255) NULL, 
+    utm_medium NVARCHAR(255) NULL, 
+    utm_campaign NVARCHAR(255) NULL, 
+    utm_term NVARCHAR(255) NULL, 
+    utm_content NVARCHAR(255) NULL, 
+    referrer NVARCHAR(2000) NULL, 
+    raw_payload NVARCHAR(max) NOT NULL, 
+    content_hash CHAR(64) NOT NULL, 
+    first_loaded_at DATETIME2(6) NOT NULL, 
+    last_loaded_at DATETIME2(6) NOT NULL, 
+    CONSTRAINT pk_ident_calls PRIMARY KEY (id), 
+    CONSTRAINT uq_ident_calls_key UNIQUE (integration, external_id)
+);
+
+GO
+
+CREATE INDEX ix_ident_calls_started ON ident_calls (integration, started_at);
+
+GO
+
+CREATE INDEX ix_ident_calls_phone ON ident_calls (contact_phone);
+
+GO
+
+CREATE TABLE ident_ongoing_calls (
+    integration NVARCHAR(64) NOT NULL, 
+    external_id NVARCHAR(191) COLLATE Latin1_General_100_BIN2 NOT NULL, 
+    started_at DATETIME2(6) NOT NULL, 
+    direction NVARCHAR(3) NOT NULL, 
+    is_lost BIT NOT NULL, 
+    contact_phone_raw NVARCHAR(64) NULL, 
+    contact_phone NVARCHAR(16) NULL, 
+    virtual_phone NVARCHAR(64) NULL, 
+    wait_seconds INTEGER NULL, 
+    talk_seconds INTEGER NULL, 
+    total_seconds INTEGER NULL, 
+    finish_reason NVARCHAR(100) NULL, 
+    employee_name NVARCHAR(255) NULL, 
+    scenario_name NVARCHAR(255) NULL, 
+    record_urls NVARCHAR(max) NULL, 
+    utm_source NVARCHAR(255) NULL, 
+    utm_medium NVARCHAR(255) NULL, 
+    utm_campaign NVARCHAR(255) NULL, 
+    utm_term NVARCHAR(255) NULL, 
+    utm_content NVARCHAR(255) NULL, 
+    referrer NVARCHAR(2000) NULL, 
+    raw_payload NVARCHAR(max) NOT NULL, 
+    content_hash CHAR(64) NOT NULL, 
+    seen_at DATETIME2(6) NOT NULL, 
+    CONSTRAINT pk_ident_ongoing_calls PRIMARY KEY (integration, external_id)
+);
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0002' WHERE ident_alembic_version.version_num = '0001';
+
+GO
+
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE ident_cache_check_report (
+    id BIGINT NOT NULL IDENTITY, 
+    checked_at DATETIME2(6) NOT NULL, 
+    integration NVARCHAR(64) NOT NULL, 
+    capability NVARCHAR(32) NOT NULL, 
+    day DATE NOT NULL, 
+    fetched INTEGER NOT NULL, 
+    stored INTEGER NOT NULL, 
+    missing INTEGER NOT NULL, 
+    extra INTEGER NOT NULL, 
+    changed INTEGER NOT NULL, 
+    repaired INTEGER NOT NULL, 
+    CONSTRAINT pk_ident_cache_check_report PRIMARY KEY (id)
+);
+
+GO
+
+CREATE INDEX ix_ident_cache_check_report_day ON ident_cache_check_report (integration, capability, day);
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0003' WHERE ident_alembic_version.version_num = '0002';
+
+GO
+
 COMMIT;
 
 GO

@@ -79,3 +79,90 @@ CREATE INDEX ix_ident_exchange_log_time ON ident_exchange_log (integration, logg
 
 INSERT INTO ident_alembic_version (version_num) VALUES ('0001') RETURNING version_num;
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE ident_calls (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    integration VARCHAR(64) NOT NULL, 
+    external_id VARCHAR(191) NOT NULL, 
+    started_at DATETIME NOT NULL, 
+    finished_at DATETIME NOT NULL, 
+    direction VARCHAR(3) NOT NULL, 
+    is_lost BOOLEAN NOT NULL, 
+    contact_phone_raw VARCHAR(64), 
+    contact_phone VARCHAR(16), 
+    virtual_phone VARCHAR(64), 
+    wait_seconds INTEGER, 
+    talk_seconds INTEGER, 
+    total_seconds INTEGER, 
+    finish_reason VARCHAR(100), 
+    employee_name VARCHAR(255), 
+    scenario_name VARCHAR(255), 
+    record_urls TEXT, 
+    utm_source VARCHAR(255), 
+    utm_medium VARCHAR(255), 
+    utm_campaign VARCHAR(255), 
+    utm_term VARCHAR(255), 
+    utm_content VARCHAR(255), 
+    referrer VARCHAR(2000), 
+    raw_payload TEXT NOT NULL, 
+    content_hash CHAR(64) NOT NULL, 
+    first_loaded_at DATETIME NOT NULL, 
+    last_loaded_at DATETIME NOT NULL, 
+    CONSTRAINT uq_ident_calls_key UNIQUE (integration, external_id)
+);
+
+CREATE INDEX ix_ident_calls_started ON ident_calls (integration, started_at);
+
+CREATE INDEX ix_ident_calls_phone ON ident_calls (contact_phone);
+
+CREATE TABLE ident_ongoing_calls (
+    integration VARCHAR(64) NOT NULL, 
+    external_id VARCHAR(191) NOT NULL, 
+    started_at DATETIME NOT NULL, 
+    direction VARCHAR(3) NOT NULL, 
+    is_lost BOOLEAN NOT NULL, 
+    contact_phone_raw VARCHAR(64), 
+    contact_phone VARCHAR(16), 
+    virtual_phone VARCHAR(64), 
+    wait_seconds INTEGER, 
+    talk_seconds INTEGER, 
+    total_seconds INTEGER, 
+    finish_reason VARCHAR(100), 
+    employee_name VARCHAR(255), 
+    scenario_name VARCHAR(255), 
+    record_urls TEXT, 
+    utm_source VARCHAR(255), 
+    utm_medium VARCHAR(255), 
+    utm_campaign VARCHAR(255), 
+    utm_term VARCHAR(255), 
+    utm_content VARCHAR(255), 
+    referrer VARCHAR(2000), 
+    raw_payload TEXT NOT NULL, 
+    content_hash CHAR(64) NOT NULL, 
+    seen_at DATETIME NOT NULL, 
+    CONSTRAINT pk_ident_ongoing_calls PRIMARY KEY (integration, external_id)
+);
+
+UPDATE ident_alembic_version SET version_num='0002' WHERE ident_alembic_version.version_num = '0001';
+
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE ident_cache_check_report (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    checked_at DATETIME NOT NULL, 
+    integration VARCHAR(64) NOT NULL, 
+    capability VARCHAR(32) NOT NULL, 
+    day DATE NOT NULL, 
+    fetched INTEGER NOT NULL, 
+    stored INTEGER NOT NULL, 
+    missing INTEGER NOT NULL, 
+    extra INTEGER NOT NULL, 
+    changed INTEGER NOT NULL, 
+    repaired INTEGER NOT NULL
+);
+
+CREATE INDEX ix_ident_cache_check_report_day ON ident_cache_check_report (integration, capability, day);
+
+UPDATE ident_alembic_version SET version_num='0003' WHERE ident_alembic_version.version_num = '0002';
+

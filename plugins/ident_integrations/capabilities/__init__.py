@@ -32,6 +32,8 @@ class Capability:
     action: str  # completes "service 'x' cannot … yet", e.g. "import leads"
     build_dag: Callable[[ResolvedCapability], DAG]
     run: Callable[..., Any]  # what the DAG's task calls; tests and the CLI call it too
+    # The daily cache check's re-pull and repair of a closed range (ident_integrations.cache_check)
+    check: Callable[..., Any] | None = None
 
 
 def default_args(settings: ResolvedCapability) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pendulum
 from airflow.sdk import DAG, Param, task
 
+from ident_integrations.cache_check import Comparison, compare_by_day, frame
 from ident_integrations.capabilities import Capability, ident_dag
 from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability
 from ident_integrations.records import RejectedRecord
@@ -114,6 +115,29 @@ def import_leads(
     return result
 
 
+def check_leads(settings: ResolvedCapability, start: datetime, end: datetime) -> Comparison:
+    """The cache check for leads: re-pull [start, end), compare with ``ident_leads``, repair."""
+    from ident_integrations.registry import service_for
+    from ident_integrations.store.leads import LeadStore, lead_key
+
+    store = LeadStore.open(settings)
+    service = service_for(settings)
+    source: LeadSource = service.source(NAME)
+    exchanges: list = []
+    try:
+        records = source.fetch(service.hook(settings, exchanges.append), start, end, settings)
+    finally:
+        store.log_exchanges(exchanges)
+    leads, rejects = source.to_leads(records, settings.tz)
+    fetched = {lead_key(*lead.key): lead for lead in leads if lead.created_at < end}  # the service's end is inclusive
+    source_rows = frame([(key, lead.key[1], lead.content_hash) for key, lead in fetched.items()])
+    comparison = compare_by_day(source_rows, frame(store.stored(start, end)), settings.tz)
+    repair = [fetched[key] for key in comparison.keys("missing", "changed")]
+    store.save(len(records), repair, rejects, None)
+    store.delete(comparison.keys("extra"))
+    return comparison
+
+
 def _doc(settings: ResolvedCapability) -> str:
     block = settings.block
     start = block.start_date or "the day the integration was first run"
@@ -173,4 +197,6 @@ def build_dag(settings: ResolvedCapability) -> DAG:
     return dag
 
 
-LEADS = Capability(name=NAME, settings=LeadSettings, action="import leads", build_dag=build_dag, run=import_leads)
+LEADS = Capability(
+    name=NAME, settings=LeadSettings, action="import leads", build_dag=build_dag, run=import_leads, check=check_leads
+)

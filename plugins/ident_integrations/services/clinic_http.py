@@ -1,11 +1,67 @@
 """The clinic's own service over HTTP ("Вариант с HTTP"): IDENT's protocol, so a ticket from
-``GetTickets`` already carries IDENT's field names and maps to a Lead as it is."""
+``GetTickets`` already carries IDENT's field names and maps to a Lead as it is; a call from
+``GetFinishedCalls`` / ``GetOngoingCalls`` is IDENT's call object (reference §2.5)."""
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+from typing import Any
+
+from ident_integrations.capabilities.calls import CallMapper, CallSource
 from ident_integrations.capabilities.leads import LeadSource
+from ident_integrations.config import ResolvedCapability
+from ident_integrations.records import parse_service_datetime
+from ident_integrations.records.calls import validate_calls
 from ident_integrations.records.leads import validate_leads
 from ident_integrations.services import Service
+
+UTM_FIELDS = {"UtmSource": "utm_source", "UtmMedium": "utm_medium", "UtmCampaign": "utm_campaign",
+              "UtmTerm": "utm_term", "UtmContent": "utm_content"}  # fmt: skip
+
+
+def _seconds(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a number of seconds")
+    return int(float(value))
+
+
+def ident_call(record: dict[str, Any], tz: Any, ongoing: bool) -> dict[str, Any]:
+    """IDENT's call object as a Call. It has no id: a call is known by when it started, its direction
+    and its two numbers (an ``Id``, if the service sends one, wins)."""
+    started = parse_service_datetime(record.get("DateAndTime"), tz)
+    direction = record.get("Direction")
+    wait, talk = _seconds(record.get("WaitInSeconds")), _seconds(record.get("TalkInSeconds"))
+    phone_from, phone_to = record.get("PhoneFrom"), record.get("PhoneTo")
+    contact, line = (phone_to, phone_from) if direction == "out" else (phone_from, phone_to)
+    key = record.get("Id") or f"{started.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}|{direction}|{phone_from}|{phone_to}"
+    total = (wait or 0) + (talk or 0)
+    return {
+        "external_id": key,
+        "started_at": started,
+        "finished_at": None if ongoing else started + timedelta(seconds=total),
+        "direction": direction,
+        "is_lost": not talk,
+        "contact_phone_raw": contact,
+        "virtual_phone": line,
+        "wait_seconds": wait,
+        "talk_seconds": talk,
+        "total_seconds": total,
+        "record_urls": (record["RecordUrl"],) if record.get("RecordUrl") else (),
+        **{ours: record.get(theirs) for theirs, ours in UTM_FIELDS.items()},
+        "referrer": record.get("HttpReferer"),
+    }
+
+
+def call_mapper(hook: Any, settings: ResolvedCapability) -> CallMapper:
+    tz = settings.tz  # IDENT's dates carry their offset; one without is clinic time
+
+    def to_calls(page: list[Any], ongoing: bool) -> tuple:
+        return validate_calls(page, lambda record: ident_call(record, tz, ongoing), tz, "Id")
+
+    return to_calls
+
 
 CLINIC_HTTP = Service(
     name="clinic_http",
@@ -15,6 +71,11 @@ CLINIC_HTTP = Service(
         "leads": LeadSource(
             fetch=lambda hook, start, end, settings: hook.get_tickets(start, end, settings.block.page_size),
             to_leads=validate_leads,
+        ),
+        "calls": CallSource(
+            pages=lambda hook, start, end, settings: hook.iter_finished_calls(start, end, settings.block.page_limit),
+            ongoing=lambda hook, start, end, settings: [hook.get_ongoing_calls(start, end, settings.block.page_limit)],
+            mapper=call_mapper,
         ),
     },
 )

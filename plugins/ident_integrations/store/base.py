@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -30,6 +30,7 @@ IN_LIST_CHUNK = 500  # values per IN (...) list: well under every dialect's para
 class SyncState:
     enabled_on: date
     watermark: datetime | None  # newest stored record's time, aware UTC
+    last_window_end: datetime | None = None  # where the last successful regular run's window ended
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,14 @@ class LoadResult:
     duplicates: int
     rejected: int
     rejected_new: int
+
+    def __add__(self, other: LoadResult) -> LoadResult:
+        """Totals over several loads (the pages and chunks of one run)."""
+        return LoadResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    @classmethod
+    def empty(cls) -> LoadResult:
+        return cls(0, 0, 0, 0, 0, 0, 0)
 
     def summary(self) -> str:
         return (
@@ -98,9 +107,12 @@ class CapabilityStore:
         return (sync_state.c.integration == self.integration) & (sync_state.c.capability == self.capability)
 
     def _read_or_create_state(self, conn: Connection, enabled_on: date) -> SyncState:
-        row = conn.execute(select(sync_state.c.enabled_on, sync_state.c.watermark).where(self._state_key())).first()
+        state = sync_state.c
+        row = conn.execute(
+            select(state.enabled_on, state.watermark, state.last_window_end).where(self._state_key())
+        ).first()
         if row is not None:
-            return SyncState(row.enabled_on, row.watermark)
+            return SyncState(*row)
         conn.execute(
             sync_state.insert().values(integration=self.integration, capability=self.capability, enabled_on=enabled_on)
         )
@@ -111,22 +123,20 @@ class CapabilityStore:
         with self.db.begin() as conn:
             return self._read_or_create_state(conn, enabled_today)
 
-    def _advance_state(self, conn: Connection, newest: datetime | None, window: tuple[datetime, datetime]) -> None:
-        """Record a successful window; the watermark only moves forward."""
+    def _advance_state(
+        self, conn: Connection, newest: datetime | None, window: tuple[datetime, datetime] | None
+    ) -> None:
+        """Record a successful window (None: a reload of the past, which moves no window); the
+        watermark only moves forward."""
         # Callers normally create the state first (sync_state); created here too so no watermark is lost.
-        watermark = self._read_or_create_state(conn, window[0].date()).watermark
+        today = datetime.now(UTC).date()
+        watermark = self._read_or_create_state(conn, window[0].date() if window else today).watermark
         if newest is not None and (watermark is None or newest > watermark):
             watermark = newest
-        conn.execute(
-            update(sync_state)
-            .where(self._state_key())
-            .values(
-                watermark=watermark,
-                last_window_start=window[0],
-                last_window_end=window[1],
-                last_success_at=datetime.now(UTC),
-            )
-        )
+        values: dict[str, Any] = {"watermark": watermark, "last_success_at": datetime.now(UTC)}
+        if window is not None:
+            values.update(last_window_start=window[0], last_window_end=window[1])
+        conn.execute(update(sync_state).where(self._state_key()).values(values))
 
     def _quarantine(self, conn: Connection, records: Sequence[RejectedRecord], now: datetime) -> int:
         """Store each rejected record once (by payload hash) with its reason; returns how many were new."""

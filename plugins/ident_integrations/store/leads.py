@@ -64,10 +64,11 @@ class LeadStore(CapabilityStore):
         fetched: int,
         leads: Sequence[Lead],
         rejects: Sequence[RejectedRecord],
-        window: tuple[datetime, datetime],
+        window: tuple[datetime, datetime] | None,
     ) -> LoadResult:
         """Upsert leads by (integration, Id, DateAndTime), quarantine rejects and advance the
-        watermark — all in one transaction, so a failure leaves the database as it was."""
+        watermark — all in one transaction, so a failure leaves the database as it was. ``window``
+        is the run's (None for a repair of the past, which moves only the watermark)."""
         unique: dict[tuple, Lead] = {}
         for lead in leads:
             unique[lead.key] = lead  # the service must not repeat a key; if it does, the last one wins
@@ -91,7 +92,7 @@ class LeadStore(CapabilityStore):
             if newest is not None:
                 # A lead dated ahead of the window (a service's clock or typo) must not push the
                 # next window's start past today: that would stop the import for good.
-                newest = min(newest, window[1])
+                newest = min(newest, window[1] if window else now)
             self._advance_state(conn, newest, window)
         return LoadResult(
             fetched=fetched,
@@ -102,3 +103,36 @@ class LeadStore(CapabilityStore):
             rejected=len(rejects),
             rejected_new=rejected_new,
         )
+
+    def stored(self, start: datetime, end: datetime) -> list[tuple[str, datetime, str]]:
+        """(key, time, content hash) of the leads created in [start, end): what the cache check compares."""
+        t = leads_table.c
+        with self.db.begin() as conn:
+            rows = conn.execute(
+                select(t.external_id, t.created_at, t.content_hash).where(
+                    t.integration == self.integration, t.created_at >= start, t.created_at < end
+                )
+            )
+            return [
+                (lead_key(external_id, created_at), created_at, content_hash)
+                for external_id, created_at, content_hash in rows
+            ]
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove leads the service no longer has (the cache check's repair of an extra row)."""
+        t = leads_table.c
+        with self.db.begin() as conn:
+            for key in keys:
+                external_id, created_at = key.rsplit("|", 1)
+                conn.execute(
+                    leads_table.delete().where(
+                        t.integration == self.integration,
+                        t.external_id == external_id,
+                        t.created_at == datetime.fromisoformat(created_at),
+                    )
+                )
+
+
+def lead_key(external_id: str, created_at: datetime) -> str:
+    """A lead's key as one string (the cache check compares keys of every capability alike)."""
+    return f"{external_id}|{created_at.astimezone(UTC).isoformat()}"

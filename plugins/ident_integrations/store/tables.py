@@ -7,7 +7,7 @@ exactly these tables, and ``include/sql/<dialect>/schema.sql`` is generated from
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Table, UniqueConstraint
 
 from ident_integrations.store.types import (
     CaseSensitiveText,
@@ -108,5 +108,80 @@ exchange_log = Table(
     Column("error_text", LongText()),
     Column("logged_at", UtcDateTime(), nullable=False),
     Index("ix_ident_exchange_log_time", "integration", "logged_at"),
+    **MYSQL_TABLE,
+)
+
+
+def _call_columns() -> list[Column]:
+    """What a call carries, finished or in progress (records/calls.py)."""
+    return [
+        Column("direction", Varchar(3), nullable=False),
+        Column("is_lost", Boolean(), nullable=False),
+        Column("contact_phone_raw", Varchar(64)),
+        Column("contact_phone", Varchar(16)),
+        Column("virtual_phone", Varchar(64)),
+        Column("wait_seconds", Integer()),
+        Column("talk_seconds", Integer()),
+        Column("total_seconds", Integer()),
+        Column("finish_reason", Varchar(100)),
+        Column("employee_name", Varchar(255)),
+        Column("scenario_name", Varchar(255)),
+        Column("record_urls", LongText()),  # a JSON array of links
+        Column("utm_source", Varchar(255)),
+        Column("utm_medium", Varchar(255)),
+        Column("utm_campaign", Varchar(255)),
+        Column("utm_term", Varchar(255)),
+        Column("utm_content", Varchar(255)),
+        Column("referrer", Varchar(2000)),
+        Column("raw_payload", LongText(), nullable=False),
+        Column("content_hash", Hash(), nullable=False),
+    ]
+
+
+# Finished calls only: a call in progress is in ident_ongoing_calls until it finishes.
+calls = Table(
+    "ident_calls",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=True),
+    Column("integration", Varchar(64), nullable=False),
+    Column("external_id", CaseSensitiveText(191), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=False),
+    *_call_columns(),
+    Column("first_loaded_at", UtcDateTime(), nullable=False),
+    Column("last_loaded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("integration", "external_id", name="uq_ident_calls_key"),
+    Index("ix_ident_calls_started", "integration", "started_at"),
+    Index("ix_ident_calls_phone", "contact_phone"),
+    **MYSQL_TABLE,
+)
+
+# The calls in progress when the integration's last run looked; replaced by every run.
+ongoing_calls = Table(
+    "ident_ongoing_calls",
+    metadata,
+    Column("integration", Varchar(64), primary_key=True),
+    Column("external_id", CaseSensitiveText(191), primary_key=True),
+    Column("started_at", UtcDateTime(), nullable=False),
+    *_call_columns(),
+    Column("seen_at", UtcDateTime(), nullable=False),
+    **MYSQL_TABLE,
+)
+
+# The daily cache check's findings: one row per integration, capability and closed day checked.
+cache_check_report = Table(
+    "ident_cache_check_report",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=True),
+    Column("checked_at", UtcDateTime(), nullable=False),
+    *_integration_columns(),
+    Column("day", Day(), nullable=False),
+    Column("fetched", Integer(), nullable=False),  # valid records the service returns for the day now
+    Column("stored", Integer(), nullable=False),  # rows the IDENT database had before the check
+    Column("missing", Integer(), nullable=False),
+    Column("extra", Integer(), nullable=False),
+    Column("changed", Integer(), nullable=False),
+    Column("repaired", Integer(), nullable=False),
+    Index("ix_ident_cache_check_report_day", "integration", "capability", "day"),
     **MYSQL_TABLE,
 )
