@@ -39,6 +39,10 @@ NAME = "calls"
 ONGOING_LOOKBACK = timedelta(days=1)  # a call in progress started at most this long ago
 
 
+# A table of the clinic's own database: a plain name or ``schema.name`` (no quoting, no SQL).
+TableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", max_length=128)]
+
+
 class CallSettings(CapabilitySettings):
     """An integration's ``calls:`` block."""
 
@@ -47,6 +51,10 @@ class CallSettings(CapabilitySettings):
     max_report_days: Annotated[int, Field(ge=1, le=90)] = 7
     # IDENT's "Лимит на запрос": rows per page (UIS allows up to 10 000).
     page_limit: PageSize = 1000
+    # The clinic's own tables (service clinic_db): the finished calls' table and, if the clinic keeps
+    # one, the table of calls in progress; ``schema.table`` allowed.
+    table: TableName = "FinishedCalls"
+    ongoing_table: TableName | None = None
 
 
 CallMapper = Callable[[list[Any], bool], tuple[list[Call], list[RejectedRecord]]]  # (page, in progress?)

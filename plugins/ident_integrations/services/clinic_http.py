@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import numbers
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ UTM_FIELDS = {"UtmSource": "utm_source", "UtmMedium": "utm_medium", "UtmCampaign
 def _seconds(value: Any) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, numbers.Number | str):  # Number: a DB Decimal too
         raise ValueError(f"{value!r} is not a number of seconds")
     return int(float(value))
 

@@ -27,10 +27,17 @@ _UPDATE_CHANGED = (
     .values(
         {
             column: bindparam(column)
-            for column in (*CALL_COLUMNS, "started_at", "finished_at", "record_urls", "raw_payload", "content_hash")
-        },
-        last_loaded_at=bindparam("last_loaded_at"),
-    )
+            for column in (
+                *CALL_COLUMNS,
+                "started_at",
+                "finished_at",
+                "record_urls",
+                "raw_payload",
+                "content_hash",
+                "last_loaded_at",
+            )
+        }
+    )  # fmt: skip
 )
 
 
@@ -58,7 +65,7 @@ class CallStore(CapabilityStore):
                     t.integration == self.integration, t.external_id.in_(external_ids[start : start + IN_LIST_CHUNK])
                 )
             )
-            found.update(rows.tuples())
+            found.update((external_id, content_hash) for external_id, content_hash in rows)
         return found
 
     def save(self, fetched: int, calls: Sequence[Call], rejects: Sequence[RejectedRecord]) -> LoadResult:
