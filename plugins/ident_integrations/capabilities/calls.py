@@ -243,9 +243,10 @@ open day until it closes plus one closed day, for late corrections. The first ru
 dates, rows so far, rows/s and ETA. A failed run resumes from the last chunk it finished.
 
 **Reload a range (idempotent: rows are upserted by call id, corrections update them).**
-- Backfill, from the UI (Trigger → Backfill) or the CLI — each run reloads exactly its data interval:
+- Backfill, from the UI (Trigger → Backfill) or the CLI — one run per {block.interval_minutes} min,
+  each reloading exactly its data interval (for hours or days):
   `airflow backfill create --dag-id {dag_id} --from-date 2026-01-01 --to-date 2026-01-31`
-- A manual run with params, clinic days inclusive:
+- A manual run with params, clinic days inclusive, in one run (for weeks or months):
   `airflow dags trigger {dag_id} --conf '{{"from_date": "2026-01-01", "to_date": "2026-01-31"}}'`
 
 **Where results go.** `ident_calls` (finished calls), `ident_ongoing_calls` (in progress at the
