@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 
 def connection_json(**fields) -> str:
@@ -28,3 +29,27 @@ def query(conn, sql: str, params: tuple = ()) -> list[tuple]:
     rows = list(cur.fetchall())
     cur.close()
     return rows
+
+
+def uis_call_ids(sandbox, account: str, start: datetime, end: datetime) -> set[str]:
+    """Ids of the calls the sandbox's UIS account has started in [start, end), asked through its
+    JSON-RPC API directly (not through the code under test); a window of at most 90 days."""
+    import requests
+
+    tz = ZoneInfo(sandbox.health()["timezone"])
+    params = {
+        "access_token": sandbox.key,
+        "date_from": start.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+        "date_till": (end - timedelta(seconds=1)).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+        "fields": ["id"],
+        "limit": 10_000,
+        "offset": 0,
+    }
+    ids: set[str] = set()
+    while True:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "get.calls_report", "params": params}
+        result = requests.post(f"{sandbox.base_url}/uis/{account}/v2.0", json=body, timeout=30).json()["result"]
+        ids.update(str(row["id"]) for row in result["data"])
+        params["offset"] += params["limit"]
+        if params["offset"] >= result["metadata"]["total_items"]:
+            return ids
