@@ -11,7 +11,7 @@ hands both sides to :func:`compare_by_day`; this module runs it, logs and stores
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,16 @@ def frame(records: list[tuple[str, datetime, str]]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(records, columns=COLUMNS)
+
+
+def reconcile(
+    fetched: Mapping[str, Any], at: Callable[[Any], datetime], stored: list[tuple[str, datetime, str]], tz: ZoneInfo
+) -> tuple[Comparison, list[Any]]:
+    """Compare the re-pulled records (key -> record with a ``content_hash``; ``at`` gives its time)
+    with the stored (key, time, hash) rows; returns the comparison and the records to write back."""
+    source = frame([(key, at(record), record.content_hash) for key, record in fetched.items()])
+    comparison = compare_by_day(source, frame(stored), tz)
+    return comparison, [fetched[key] for key in comparison.keys("missing", "changed")]
 
 
 def closed_days(days: int, now: datetime, tz: ZoneInfo) -> list[date]:

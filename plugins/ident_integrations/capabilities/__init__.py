@@ -50,6 +50,20 @@ def default_args(settings: ResolvedCapability) -> dict[str, Any]:
 
 
 @contextmanager
+def service_hook(settings: ResolvedCapability, store: Any) -> Iterator[tuple[Any, Any, list]]:
+    """(the service's source for this capability, its hook, the exchanges so far) for one run; the
+    exchanges left in the list are written to the exchange log at the end, whatever happens."""
+    from ident_integrations.registry import service_for
+
+    service = service_for(settings)
+    exchanges: list = []
+    try:
+        yield service.source(settings.capability), service.hook(settings, exchanges.append), exchanges
+    finally:
+        store.log_exchanges(exchanges)
+
+
+@contextmanager
 def ident_dag(settings: ResolvedCapability, *, description: str, doc_md: str, **overrides: Any) -> Iterator[DAG]:
     """A DAG with what every IDENT DAG carries: its id, owner, tags, retries with backoff, the
     failure alert, one run at a time, and the capability's interval as schedule (overridable)."""

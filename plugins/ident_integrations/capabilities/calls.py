@@ -25,8 +25,8 @@ from airflow.sdk import DAG, DeltaDataIntervalTimetable, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import Field
 
-from ident_integrations.cache_check import Comparison, compare_by_day, frame
-from ident_integrations.capabilities import Capability, ident_dag
+from ident_integrations.cache_check import Comparison, reconcile
+from ident_integrations.capabilities import Capability, ident_dag, service_hook
 from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability
 from ident_integrations.records import RejectedRecord
 from ident_integrations.records.calls import Call
@@ -120,7 +120,6 @@ def import_calls(
 ) -> LoadResult:
     """Load the calls of one run: the regular rule when ``window`` is None, else exactly ``window``
     (a backfill interval or a manual range; it moves no state but the watermark)."""
-    from ident_integrations.registry import service_for
     from ident_integrations.store.base import LoadResult
     from ident_integrations.store.calls import CallStore
 
@@ -151,13 +150,9 @@ def import_calls(
         settings.integration, start, end, basis, settings.timezone, len(pieces), settings.block.max_report_days,
     )  # fmt: skip
 
-    service = service_for(settings)
-    source: CallSource = service.source(NAME)
-    exchanges: list = []
-    hook = service.hook(settings, exchanges.append)
     total = LoadResult.empty()
     started = time.monotonic()
-    try:
+    with service_hook(settings, store) as (source, hook, exchanges):
         to_calls = source.mapper(hook, settings)
         for number, (chunk_start, chunk_end) in enumerate(pieces, 1):
             newest = None
@@ -183,8 +178,6 @@ def import_calls(
             for page in source.ongoing(hook, max(start, end - ONGOING_LOOKBACK), end, settings):
                 ongoing.extend(to_calls(page, True)[0])
             log.info("Calls in progress now: %d", store.replace_ongoing(ongoing))
-    finally:
-        store.log_exchanges(exchanges)
     if total.rejected:
         log.warning("%d call(s) rejected and kept in ident_rejects (see the reasons there)", total.rejected)
     log.info("Calls %s: %s", settings.integration, total.summary())
@@ -193,18 +186,13 @@ def import_calls(
 
 def check_calls(settings: ResolvedCapability, start: datetime, end: datetime) -> Comparison:
     """The cache check for calls: re-pull [start, end), compare with ``ident_calls``, repair."""
-    from ident_integrations.registry import service_for
     from ident_integrations.store.calls import CallStore
 
     store = CallStore.open(settings)
-    service = service_for(settings)
-    source: CallSource = service.source(NAME)
-    exchanges: list = []
-    hook = service.hook(settings, exchanges.append)
     fetched: dict[str, Call] = {}
     rejects: list[RejectedRecord] = []
     fetched_count = 0
-    try:
+    with service_hook(settings, store) as (source, hook, _):
         to_calls = source.mapper(hook, settings)
         for chunk_start, chunk_end in chunks(start, end, settings.block.max_report_days, settings.tz):
             for page in source.pages(hook, chunk_start, chunk_end, settings):
@@ -212,11 +200,7 @@ def check_calls(settings: ResolvedCapability, start: datetime, end: datetime) ->
                 fetched_count += len(page)
                 rejects.extend(page_rejects)
                 fetched.update((call.external_id, call) for call in calls if not call.is_ongoing)
-    finally:
-        store.log_exchanges(exchanges)
-    source_rows = frame([(key, call.started_utc, call.content_hash) for key, call in fetched.items()])
-    comparison = compare_by_day(source_rows, frame(store.stored(start, end)), settings.tz)
-    repair = [fetched[key] for key in comparison.keys("missing", "changed")]
+    comparison, repair = reconcile(fetched, lambda call: call.started_utc, store.stored(start, end), settings.tz)
     store.save(fetched_count, repair, rejects)
     store.delete(comparison.keys("extra"))
     return comparison

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from ident_integrations.cache_check import Comparison, compare_by_day, frame
-from ident_integrations.capabilities import Capability, ident_dag
+from ident_integrations.cache_check import Comparison, reconcile
+from ident_integrations.capabilities import Capability, ident_dag, service_hook
 from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability
 from ident_integrations.records import RejectedRecord
 from ident_integrations.records.leads import Lead
@@ -71,7 +71,6 @@ def import_leads(
     now: datetime | None = None,
 ) -> LoadResult:
     """Load one window of leads; ``from_date`` (manual re-pull) replaces the usual window start."""
-    from ident_integrations.registry import service_for
     from ident_integrations.store.leads import LeadStore
 
     tz = settings.tz
@@ -93,17 +92,12 @@ def import_leads(
     else:
         basis = f"start date {start_date or state.enabled_on} (no lead stored yet)"
     log.info("Lead window for %s: %s .. %s (%s, %s)", settings.integration, start, end, basis, settings.timezone)
-    service = service_for(settings)
-    source: LeadSource = service.source(NAME)
-    if start > end:
-        log.info("The start date is in the future; nothing to fetch yet")
-        records: list = []
-    else:
-        exchanges = []
-        try:
-            records = source.fetch(service.hook(settings, exchanges.append), start, end, settings)
-        finally:
-            store.log_exchanges(exchanges)
+    with service_hook(settings, store) as (source, hook, _):
+        if start > end:
+            log.info("The start date is in the future; nothing to fetch yet")
+            records: list = []
+        else:
+            records = source.fetch(hook, start, end, settings)
     leads, rejects = source.to_leads(records, tz)
     if rejects:
         reasons = Counter(reject.reason for reject in rejects)
@@ -117,22 +111,14 @@ def import_leads(
 
 def check_leads(settings: ResolvedCapability, start: datetime, end: datetime) -> Comparison:
     """The cache check for leads: re-pull [start, end), compare with ``ident_leads``, repair."""
-    from ident_integrations.registry import service_for
     from ident_integrations.store.leads import LeadStore, lead_key
 
     store = LeadStore.open(settings)
-    service = service_for(settings)
-    source: LeadSource = service.source(NAME)
-    exchanges: list = []
-    try:
-        records = source.fetch(service.hook(settings, exchanges.append), start, end, settings)
-    finally:
-        store.log_exchanges(exchanges)
+    with service_hook(settings, store) as (source, hook, _):
+        records = source.fetch(hook, start, end, settings)
     leads, rejects = source.to_leads(records, settings.tz)
     fetched = {lead_key(*lead.key): lead for lead in leads if lead.created_at < end}  # the service's end is inclusive
-    source_rows = frame([(key, lead.key[1], lead.content_hash) for key, lead in fetched.items()])
-    comparison = compare_by_day(source_rows, frame(store.stored(start, end)), settings.tz)
-    repair = [fetched[key] for key in comparison.keys("missing", "changed")]
+    comparison, repair = reconcile(fetched, lambda lead: lead.key[1], store.stored(start, end), settings.tz)
     store.save(len(records), repair, rejects, None)
     store.delete(comparison.keys("extra"))
     return comparison
