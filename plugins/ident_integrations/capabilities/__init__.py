@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from ident_integrations.alerts import failure_callbacks
 from ident_integrations.config import CapabilitySettings, ResolvedCapability
@@ -47,6 +47,11 @@ def default_args(settings: ResolvedCapability) -> dict[str, Any]:
         "execution_timeout": TASK_TIMEOUT,
         "on_failure_callback": failure_callbacks(task),
     }
+
+
+def date_param(description: str) -> Param:
+    """An optional YYYY-MM-DD parameter of a manual run (the trigger form shows a date picker)."""
+    return Param(None, type=["null", "string"], format="date", description=description)
 
 
 @contextmanager

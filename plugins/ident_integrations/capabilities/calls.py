@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import pendulum
-from airflow.sdk import DAG, DeltaDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, DeltaDataIntervalTimetable, task
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import Field
 
 from ident_integrations.cache_check import Comparison, reconcile
-from ident_integrations.capabilities import Capability, ident_dag, service_hook
+from ident_integrations.capabilities import Capability, date_param, ident_dag, service_hook
 from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability
 from ident_integrations.records import RejectedRecord
 from ident_integrations.records.calls import Call
@@ -262,15 +262,8 @@ def build_dag(settings: ResolvedCapability) -> DAG:
         # Real data intervals (Airflow 3's plain schedules have none): a backfill run reloads its own.
         schedule=DeltaDataIntervalTimetable(timedelta(minutes=interval)),
         params={
-            "from_date": Param(
-                None, type=["null", "string"], format="date", description="Manual runs: reload from this clinic day."
-            ),
-            "to_date": Param(
-                None,
-                type=["null", "string"],
-                format="date",
-                description="Manual runs: ... up to this clinic day, inclusive (default: today).",
-            ),
+            "from_date": date_param("Manual runs: reload from this clinic day."),
+            "to_date": date_param("Manual runs: ... up to this clinic day, inclusive (default: today)."),
         },
     ) as dag:
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from ident_integrations.cache_check import Comparison, reconcile
-from ident_integrations.capabilities import Capability, ident_dag, service_hook
+from ident_integrations.capabilities import Capability, date_param, ident_dag, service_hook
 from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability
 from ident_integrations.records import RejectedRecord
 from ident_integrations.records.leads import Lead
@@ -164,12 +164,7 @@ def build_dag(settings: ResolvedCapability) -> DAG:
         ),
         doc_md=_doc(settings),
         params={
-            "from_date": Param(
-                None,
-                type=["null", "string"],
-                format="date",
-                description="Manual runs only: load from 00:00 of this date instead of the usual window.",
-            )
+            "from_date": date_param("Manual runs only: load from 00:00 of this date instead of the usual window."),
         },
     ) as dag:
 
