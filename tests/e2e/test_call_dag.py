@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, query, uis_call_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -23,32 +23,41 @@ def clinic_day(days_ago: int) -> datetime:
 
 
 @pytest.fixture
-def call_dag(airflow_metadata_db, sandbox, ident_mysql, tmp_path, monkeypatch):
-    """ident_calls__tel from the real DAG file: a fresh UIS account, history from two days back."""
+def dags(airflow_metadata_db, sandbox, ident_mysql, tmp_path, monkeypatch):
+    """A function(**calls) -> (the DAGs of the real DAG file, the account): integration ``tel`` on a
+    fresh UIS account with that ``calls:`` block."""
     from airflow.dag_processing.dagbag import DagBag
 
-    account = f"d{uuid.uuid4().hex[:10]}"
-    host = f"{sandbox.base_url}/uis/{account}/v2.0"
-    monkeypatch.setenv("AIRFLOW_CONN_UIS_TEL", connection_json(conn_type="ident_uis", host=host, password=sandbox.key))
-    config = {
-        "defaults": {"request_backoff_seconds": 0.05, "task_retries": 0},
-        "integrations": [
-            {
-                "name": "tel",
-                "service": "uis",
-                "conn_id": "uis_tel",
-                "calls": {"start_date": clinic_day(2).date().isoformat(), "max_report_days": 1},
-            }
-        ],
-    }
-    path = tmp_path / "integrations.yaml"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    yield bag.dags["ident_calls__tel"], account
-    sandbox._control("DELETE", f"/uis/{account}/state")
+    accounts = []
+
+    def make(**calls):
+        account = f"d{uuid.uuid4().hex[:10]}"
+        accounts.append(account)
+        host = f"{sandbox.base_url}/uis/{account}/v2.0"
+        connection = connection_json(conn_type="ident_uis", host=host, password=sandbox.key)
+        monkeypatch.setenv("AIRFLOW_CONN_UIS_TEL", connection)
+        config = {
+            "defaults": {"request_backoff_seconds": 0.05, "task_retries": 0},
+            "integrations": [{"name": "tel", "service": "uis", "conn_id": "uis_tel", "calls": calls}],
+        }
+        path = tmp_path / "integrations.yaml"
+        path.write_text(yaml.safe_dump(config))
+        monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
+        bag = DagBag(dag_folder=str(ROOT / "dags"))
+        assert not bag.import_errors, bag.import_errors
+        return bag.dags, account
+
+    yield make
+    for account in accounts:
+        sandbox._control("DELETE", f"/uis/{account}/state")
     sandbox.reset_faults("uis")
+
+
+@pytest.fixture
+def call_dag(dags):
+    """ident_calls__tel: history from two days back, one-day chunks."""
+    bag, account = dags(start_date=clinic_day(2).date().isoformat(), max_report_days=1)
+    return bag["ident_calls__tel"], account
 
 
 def import_result(dag_run) -> dict:
@@ -100,3 +109,29 @@ def test_a_revoked_token_fails_the_run_at_once_and_alerts(call_dag, sandbox, ide
     assert "UIS refused get.account: Access token has been blocked (access_token_blocked, code -32001)" in caplog.text
     assert "IDENT ALERT: ident_calls__tel.import_calls failed" in caplog.text
     assert len(query(ident_mysql, "SELECT id FROM ident_exchange_log")) == 1  # not retried
+
+
+def test_a_year_of_history_loads_in_the_first_run_and_the_cache_check_finds_it_whole(dags, sandbox, ident_mysql):
+    bag, account = dags(start_date="365 days ago", max_report_days=90, page_limit=10_000)
+    run = bag["ident_calls__tel"].test()
+    assert run.state == "success"
+    loaded = import_result(run)
+    days = calls_per_day(ident_mysql)
+    assert min(days) == str(clinic_day(365).date()) and len(days) >= 365  # today's may not have begun
+    expected = set()
+    for start in range(365, 0, -90):  # the sandbox's own answer, 90 days a request
+        first, last = clinic_day(start), clinic_day(max(start - 90, 0))
+        expected |= uis_call_ids(sandbox, account, first, last)
+    stored = {row[0] for row in query(ident_mysql, "SELECT external_id FROM ident_calls")}
+    assert len(stored) == loaded["new"] > 300 * 300 and stored >= expected - rejected_ids(ident_mysql)
+    assert loaded["fetched"] == loaded["new"] + loaded["rejected"]
+
+    check = bag["ident_cache_check"].test()
+    assert check.state == "success"
+    report = query(ident_mysql, "SELECT day, fetched, stored, missing, extra, changed FROM ident_cache_check_report")
+    assert len(report) == 7 and all(fetched == stored > 0 for _, fetched, stored, *_ in report)
+    assert all(row[3:] == (0, 0, 0) for row in report)  # nothing missing, extra or changed
+
+
+def rejected_ids(ident_mysql) -> set[str]:
+    return {row[0] for row in query(ident_mysql, "SELECT external_id FROM ident_rejects")}

@@ -219,3 +219,23 @@ def test_the_cache_check_finds_and_repairs_a_planted_difference(sandbox, account
     assert [(str(day), m, e, c, r) for day, m, e, c, r in rows][1] == (str(checked_day), 2, 1, 1, 4)
     # a second check finds nothing left to repair
     assert run_check(settings, check_calls, days=3)[["missing", "extra", "changed"]].to_numpy().sum() == 0
+
+
+def test_a_call_in_progress_is_kept_apart_until_it_finishes(sandbox, account, ident_mysql):
+    settings = settings_for(start_date=str(midnight(0, settings_for()).date()))
+    started = datetime.now(settings.tz).replace(microsecond=0) - timedelta(minutes=6)
+    row = {"id": 888000001, "communication_id": 888000001, "start_time": f"{started:%Y-%m-%d %H:%M:%S}",
+           "finish_time": None, "direction": "in", "is_lost": False, "contact_phone_number": "79110001122",
+           "wait_duration": 8, "talk_duration": 172, "total_duration": 180, "call_records": []}  # fmt: skip
+    sandbox._control("POST", f"/uis/{account}/calls", json=row)
+
+    import_calls(settings)
+    assert query(ident_mysql, "SELECT external_id, talk_seconds FROM ident_ongoing_calls") == [("888000001", 172)]
+    assert "888000001" not in stored_ids(ident_mysql)  # never counted as finished
+
+    finished = started + timedelta(minutes=4)
+    done = {"finish_time": f"{finished:%Y-%m-%d %H:%M:%S}", "talk_duration": 232, "total_duration": 240}
+    sandbox._control("PATCH", f"/uis/{account}/calls/888000001", json=done)
+    import_calls(settings)
+    assert query(ident_mysql, "SELECT COUNT(*) FROM ident_ongoing_calls WHERE external_id = '888000001'") == [(0,)]
+    assert call_row(ident_mysql, "888000001")["talk_seconds"] == 232
