@@ -120,7 +120,7 @@ def import_calls(
 ) -> LoadResult:
     """Load the calls of one run: the regular rule when ``window`` is None, else exactly ``window``
     (a backfill interval or a manual range; it moves no state but the watermark)."""
-    from ident_integrations.store.base import LoadResult
+    from ident_integrations.store.base import LoadResult, OverlappedSaves
     from ident_integrations.store.calls import CallStore
 
     tz = settings.tz
@@ -152,16 +152,17 @@ def import_calls(
 
     total = LoadResult.empty()
     started = time.monotonic()
-    with service_hook(settings, store) as (source, hook, exchanges):
+    with service_hook(settings, store) as (source, hook, exchanges), OverlappedSaves() as saves:
         to_calls = source.mapper(hook, settings)
         for number, (chunk_start, chunk_end) in enumerate(pieces, 1):
             newest = None
             for page in source.pages(hook, chunk_start, chunk_end, settings):
                 calls, rejects = to_calls(page, False)
-                total += store.save(len(page), calls, rejects)
+                saves.submit(store.save, len(page), calls, rejects)
                 for call in calls:
                     if newest is None or call.started_utc > newest:
                         newest = call.started_utc
+            total = saves.wait()  # the chunk is written: now its progress may be recorded
             store.log_exchanges(exchanges)
             exchanges.clear()
             store.record_progress(newest, (start, chunk_end) if regular else None)

@@ -34,9 +34,11 @@ class UtcDateTime(types.TypeDecorator):
     def bind_processor(self, dialect: Any) -> Any:
         # One function per value (not TypeDecorator's wrapper + hook + the dialect's own step):
         # bulk loads convert several date-times per row.
-        if dialect.name == "sqlite":
+        if dialect.name == "sqlite" or dialect.name in MYSQL:
             # The text SQLAlchemy's SQLite DATETIME writes ('YYYY-MM-DD HH:MM:SS.ffffff'), made by
             # datetime's C method instead of a %-format of every field: a third of a SQLite load.
+            # MySQL/MariaDB read the same literal into DATETIME(6), and mysqlclient quotes text in C
+            # where a datetime takes its Python formatter: a fifth of a MariaDB load.
             def to_driver(value: datetime | None) -> str | None:
                 return None if value is None else value.isoformat(" ", "microseconds")
         else:
