@@ -30,6 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--live-interval", type=float, default=20.0, help="seconds between new live leads after start-up (0 = none)"
     )
+    p.add_argument("--call-days", type=int, default=365, help="days of call history before the start day")
+    p.add_argument("--calls-per-day", type=float, default=300, help="UIS calls a day (weekly average)")
+    p.add_argument(
+        "--live-call-interval", type=float, default=90.0, help="seconds between new calls after start-up (0 = none)"
+    )
     p.add_argument("--timezone", default="Europe/Moscow", help="zone of emitted dates and of offset-less input")
     p.add_argument("--key-file", help=f"file holding the integration key (else env {KEY_ENV}, else random)")
     faults = p.add_argument_group("faults at start-up (switchable later via /_sandbox/faults)")
@@ -61,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         days=args.days,
         live_interval=args.live_interval,
+        call_days=args.call_days,
+        calls_per_day=args.calls_per_day,
+        live_call_interval=args.live_call_interval,
         timezone=args.timezone,
         latency_ms=args.latency_ms,
         error_rate=args.error_rate,

@@ -20,6 +20,7 @@ from .settings import Settings
 # sandbox.context.Service.
 SERVICE_MODULES = [
     "clinic_http",  # IDENT "clinic's own service over HTTP": /clinic_http/{tenant}/GetTickets
+    "uis",  # UIS / CoMagic Data API v2.0 (JSON-RPC): /uis/{account}/v2.0
 ]
 
 

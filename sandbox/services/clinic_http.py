@@ -1,12 +1,14 @@
-"""IDENT "clinic's own service over HTTP" (reference §2.1–2.5): GetTickets and empty call lists.
+"""IDENT "clinic's own service over HTTP" (reference §2.1–2.5): GetTickets, GetFinishedCalls, GetOngoingCalls.
 
-The method names, query parameters and ticket fields come from third-party implementations of the
-protocol ([S] in the reference), not from IDENT itself.
+The method names, query parameters, ticket and call fields come from third-party implementations of
+the protocol ([S] in the reference), not from IDENT itself. Calls come from the same generator as
+the UIS emulator's (``sandbox/call_data.py``), rendered as IDENT's call object (§2.5).
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +17,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from ..call_data import (
+    COMMUNICATION_OFFSET,
+    FIX_RECORDING,
+    FIX_TALK,
+    LIVE_OFFSET,
+    CallGenerator,
+    LruCache,
+    Selection,
+    Stub,
+    WallClock,
+    midnight,
+)
 from ..clock import format_iso, parse_iso
 from ..context import SandboxContext, Service
 from ..demo_data import LeadGenerator
@@ -23,13 +37,21 @@ NAME = "clinic_http"
 MAX_LIMIT = 1000
 KEY_HEADER = "IDENT-Integration-Key"
 _TENANT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A clinic with its own telephony behind this service is smaller than a UIS account: a tenth of the
+# calls (and of the live ones), and a larger share of defects so a week of them has a few.
+CALL_SHARE = 0.1
+CALL_DEFECT_RATE = 0.02
+CALL_DEFECT_KINDS = ("negative_talk", "direction_unknown", "negative_wait")
+SILENT_MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + b"\x00" * 413
 
 
 @dataclass
 class _Tenant:
     generator: LeadGenerator
+    calls: CallGenerator
     injected: list[dict] = field(default_factory=list)  # raw tickets from the control API, served as-is
     patches: dict[str, dict] = field(default_factory=dict)  # Id -> fields merged over a generated lead
+    injected_calls: list[dict] = field(default_factory=list)  # raw call objects, served as-is
 
 
 @dataclass
@@ -44,14 +66,108 @@ class ClinicHttp:
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
         self._tenants: dict[str, _Tenant] = {}
+        self.wall = WallClock(ctx.tz)
+        self._stubs = LruCache(1000)
+        self._calls = LruCache(200)  # days of rendered calls (small: a tenth of a UIS account's)
 
     def tenant(self, name: str) -> _Tenant:
         state = self._tenants.get(name)
         if state is None:
             s = self.ctx.settings
             generator = LeadGenerator(s.seed, name, self.ctx.clock.start_time, self.ctx.tz, s.days, s.live_interval)
-            state = self._tenants[name] = _Tenant(generator)
+            calls = CallGenerator(
+                s.seed,
+                name,
+                self.ctx.tz,
+                self.ctx.clock.start_time,
+                call_days=s.call_days,
+                calls_per_day=s.calls_per_day * CALL_SHARE,
+                live_interval=s.live_call_interval / CALL_SHARE,
+                defect_rate=CALL_DEFECT_RATE,
+                stub_cache=self._stubs,
+            )
+            state = self._tenants[name] = _Tenant(generator, calls)
         return state
+
+    # -- calls --------------------------------------------------------------------------------------
+    def history_start(self, name: str) -> datetime:
+        return datetime.fromtimestamp(midnight(self.tenant(name).calls.first_day, self.ctx.tz), self.ctx.tz)
+
+    def call_stubs(self, name: str, start: datetime, end: datetime, ongoing: bool) -> Selection:
+        """Generated calls with DateAndTime in [start, end]: finished ones, or (``ongoing``) those in progress."""
+        now = self.ctx.clock.now().timestamp()
+        lo, hi = math.ceil(start.timestamp()), math.floor(end.timestamp())
+        return self.tenant(name).calls.select(lo, hi, now, finished=not ongoing, ongoing=ongoing)
+
+    def call_object(self, name: str, stub: Stub, base: str) -> dict:
+        """A finished call as IDENT's call object: the original, or its correction from 03:00 next day."""
+        gen = self.tenant(name).calls
+        if stub.index >= LIVE_OFFSET:
+            pair = self._render_pair(name, stub, gen.live_details(stub))
+        else:
+            day = self._calls.get((name, stub.day))
+            if day is None:
+                day = self._calls.put((name, stub.day), [self._render_pair(name, *c) for c in gen.day_calls(stub.day)])
+            pair = day[stub.index]
+        original, corrected = pair
+        now = self.ctx.clock.now().timestamp()
+        call = corrected if corrected is not None and now >= gen.fix_time(stub.day) else original
+        if "RecordUrl" in call:
+            call = {**call, "RecordUrl": base + call["RecordUrl"]}
+        return call
+
+    def _render_pair(self, name: str, stub: Stub, details) -> tuple[dict, dict | None]:
+        if stub.fix < 0:
+            return self._render(name, stub, details, corrected=True), None
+        return self._render(name, stub, details, corrected=False), self._render(name, stub, details, corrected=True)
+
+    def _render(self, name: str, stub: Stub, d, *, corrected: bool) -> dict:
+        gen = self.tenant(name).calls
+        fix = -1 if corrected else stub.fix
+        number, description, _ = gen.lines[d.line]
+        line = f"+7 {number[1:4]} {number[4:7]}-{number[7:9]}-{number[9:]}"
+        contact = _ident_phone(d.contact, stub.id)
+        phone_from, phone_to = (contact, line) if stub.direction == "in" else (line, contact)
+        talk = stub.talk - d.talk_delta if fix == FIX_TALK else stub.talk
+        call: dict = {
+            "DateAndTime": self.wall.iso(stub.start),
+            "Direction": stub.direction,
+            "PhoneFrom": phone_from,
+            "PhoneTo": phone_to,
+            "WaitInSeconds": stub.wait,
+            "TalkInSeconds": None if stub.lost else talk,
+            "LineDescription": description,
+        }
+        if d.records and fix != FIX_RECORDING:
+            comm = stub.id + COMMUNICATION_OFFSET
+            call["RecordUrl"] = f"/clinic_http/{name}/records/{comm}/{d.records[0]}.mp3"  # made absolute per request
+        if d.utm:
+            for key, value in zip(
+                ("UtmSource", "UtmMedium", "UtmCampaign", "UtmTerm", "UtmContent"), d.utm, strict=True
+            ):
+                if value is not None:
+                    call[key] = value
+        if d.referrer:
+            call["HttpReferer"] = d.referrer
+        kind = call_defect(stub)
+        if kind == "negative_talk":
+            call["TalkInSeconds"] = -max(talk, 1 + stub.id % 30)
+        elif kind == "direction_unknown":
+            call["Direction"] = "incoming"
+        elif kind == "negative_wait":
+            call["WaitInSeconds"] = -max(stub.wait, 1)
+        return call
+
+    def ongoing_object(self, name: str, stub: Stub, base: str) -> dict:
+        """A call in progress: WaitInSeconds/TalkInSeconds so far (reference §2.5), no recording yet."""
+        now = int(self.ctx.clock.now().timestamp())
+        call = dict(self.call_object(name, stub, base))
+        elapsed = max(0, now - stub.start)
+        call["Direction"] = stub.direction  # defects are only ever in finished calls
+        call["WaitInSeconds"] = min(elapsed, stub.wait)
+        call["TalkInSeconds"] = max(0, min(stub.talk, elapsed - stub.wait))
+        call.pop("RecordUrl", None)
+        return call
 
     def entries(self, name: str) -> list[_Entry]:
         """Every ticket visible now, in the stable (DateAndTime, Id) order; unparseable dates last."""
@@ -83,6 +199,19 @@ class ClinicHttp:
         return None
 
 
+def call_defect(stub: Stub) -> str | None:
+    return CALL_DEFECT_KINDS[stub.defect % len(CALL_DEFECT_KINDS)] if stub.defect >= 0 else None
+
+
+def _ident_phone(digits: str | None, call_id: int) -> str | None:
+    """IDENT accepts any notation (§2.4): mostly +7…, sometimes 8 (9xx) xxx-xx-xx or as the PBX gave it."""
+    if digits is None or len(digits) != 11:
+        return digits
+    if digits[0] == "8" or call_id % 5 == 0:
+        return f"8 ({digits[1:4]}) {digits[4:7]}-{digits[7:9]}-{digits[9:]}"
+    return f"+{digits}"
+
+
 def _bad_request(text: str) -> PlainTextResponse:
     return PlainTextResponse(text, status_code=400)
 
@@ -111,10 +240,8 @@ def create(ctx: SandboxContext) -> Service:
     router = APIRouter()
     control = APIRouter()
 
-    @router.get("/{tenant}/GetTickets")
-    async def get_tickets(tenant: str, request: Request) -> Response:
-        if error := _unknown_tenant(tenant) or service.check_key(request):
-            return error
+    def window_params(request: Request) -> tuple[datetime, datetime, int | None, int] | Response:
+        """dateTimeFrom/dateTimeTo (inclusive), limit 1..1000 (absent = all), offset >= 0: as for every GET."""
         # Parameter names matched case-insensitively: cheap leniency towards hand-written clients.
         params = {k.lower(): v for k, v in request.query_params.items()}
         bounds = []
@@ -136,21 +263,68 @@ def create(ctx: SandboxContext) -> Service:
                 return value
         if limit is not None and limit > MAX_LIMIT:
             return _bad_request(f"limit must not exceed {MAX_LIMIT}, got {limit}")
+        return start, end, limit, offset or 0
 
-        # Filter before slicing, so a short page reliably means "no more" (reference §2.3).
-        selected = [e.ticket for e in service.entries(tenant) if e.moment is None or start <= e.moment <= end]
-        offset = offset or 0
-        page = selected[offset:] if limit is None else selected[offset : offset + limit]
-        return JSONResponse(page)
+    def page(selected: list, limit: int | None, offset: int) -> list:
+        return selected[offset:] if limit is None else selected[offset : offset + limit]
 
-    async def no_calls(tenant: str, request: Request) -> Response:
-        # A clinic service without telephony answers an empty array rather than 404 (reference §2.5).
+    @router.get("/{tenant}/GetTickets")
+    async def get_tickets(tenant: str, request: Request) -> Response:
         if error := _unknown_tenant(tenant) or service.check_key(request):
             return error
-        return JSONResponse([])
+        window = window_params(request)
+        if isinstance(window, Response):
+            return window
+        start, end, limit, offset = window
+        # Filter before slicing, so a short page reliably means "no more" (reference §2.3).
+        selected = [e.ticket for e in service.entries(tenant) if e.moment is None or start <= e.moment <= end]
+        return JSONResponse(page(selected, limit, offset))
 
-    router.add_api_route("/{tenant}/GetFinishedCalls", no_calls, methods=["GET"])
-    router.add_api_route("/{tenant}/GetOngoingCalls", no_calls, methods=["GET"])
+    async def calls(tenant: str, request: Request, ongoing: bool) -> Response:
+        if error := _unknown_tenant(tenant) or service.check_key(request):
+            return error
+        window = window_params(request)
+        if isinstance(window, Response):
+            return window
+        start, end, limit, offset = window
+        base = str(request.base_url).rstrip("/")
+        render = service.ongoing_object if ongoing else service.call_object
+        # Ordered by DateAndTime (then the call's hidden id), filtered before slicing, like GetTickets.
+        stubs = service.call_stubs(tenant, start, end, ongoing)
+        injected = service.tenant(tenant).injected_calls if not ongoing else []
+        if not injected:  # only the page's calls are made
+            size = len(stubs) - offset if limit is None else limit
+            return JSONResponse([render(tenant, s, base) for s in stubs.page(offset, max(size, 0))])
+        selected = [(s.start, 0, s.id, render(tenant, s, base)) for s in stubs.all()]
+        now = ctx.clock.now()
+        for seq, call in enumerate(injected):
+            moment = parse_iso(call.get("DateAndTime"), ctx.tz)
+            if moment is None:
+                selected.append((math.inf, 1, seq, call))  # cannot be placed: in every window, last
+            elif start <= moment <= end and moment <= now:
+                selected.append((moment.timestamp(), 1, seq, call))
+        selected.sort(key=lambda item: item[:3])
+        return JSONResponse(page([item[3] for item in selected], limit, offset))
+
+    @router.get("/{tenant}/GetFinishedCalls")
+    async def get_finished_calls(tenant: str, request: Request) -> Response:
+        return await calls(tenant, request, ongoing=False)
+
+    @router.get("/{tenant}/GetOngoingCalls")
+    async def get_ongoing_calls(tenant: str, request: Request) -> Response:
+        return await calls(tenant, request, ongoing=True)
+
+    @router.get("/{tenant}/records/{communication_id}/{record}.mp3")
+    async def record(tenant: str, communication_id: int, record: str) -> Response:
+        """The RecordUrl of a call: a tiny MP3 for a recording the tenant has, else 404 (no key: a player opens it)."""
+        if not _unknown_tenant(tenant):
+            gen = service.tenant(tenant).calls
+            stub = gen.find(communication_id - COMMUNICATION_OFFSET)
+            if stub is not None and stub.finish <= ctx.clock.now().timestamp():
+                url = service.call_object(tenant, stub, "").get("RecordUrl", "")
+                if url.endswith(f"/{record}.mp3"):
+                    return Response(SILENT_MP3, media_type="audio/mpeg")
+        return PlainTextResponse("Not found", status_code=404)
 
     @control.post("/{tenant}/tickets", status_code=201)
     async def add_ticket(tenant: str, ticket: Annotated[dict[str, Any], Body()]) -> dict:
@@ -178,6 +352,28 @@ def create(ctx: SandboxContext) -> Service:
             return JSONResponse({"detail": f"No ticket with Id {ticket_id!r}"}, status_code=404)
         return JSONResponse({"patched": patched})
 
+    @control.post("/{tenant}/calls", status_code=201)
+    async def add_call(tenant: str, call: Annotated[dict[str, Any], Body()]) -> dict:
+        if error := _unknown_tenant(tenant):
+            return error
+        state = service.tenant(tenant)
+        state.injected_calls.append(call)
+        return {"stored": call, "injected_total": len(state.injected_calls)}
+
+    @control.get("/{tenant}/call_defects")
+    async def call_defects(tenant: str) -> dict:
+        """Intended defect of every visible finished generated call of the history (the side table)."""
+        if error := _unknown_tenant(tenant):
+            return error
+        stubs = service.call_stubs(tenant, service.history_start(tenant), ctx.clock.now(), ongoing=False).all()
+        found = []
+        for stub in stubs:
+            if stub.defect >= 0:
+                call = service.call_object(tenant, stub, "")
+                keys = ("DateAndTime", "Direction", "PhoneFrom", "PhoneTo")
+                found.append({**{k: call.get(k) for k in keys}, "defect": call_defect(stub)})
+        return {"tenant": tenant, "defects": found}
+
     @control.get("/{tenant}/stats")
     async def stats(tenant: str) -> dict:
         entries = service.entries(tenant)
@@ -188,6 +384,9 @@ def create(ctx: SandboxContext) -> Service:
             "total_visible": len(entries),
             "invalid_visible": sum(1 for e in entries if e.defect),
             "injected": len(service.tenant(tenant).injected),
+            "calls_visible": len(service.call_stubs(tenant, service.history_start(tenant), ctx.clock.now(), False)),
+            "calls_ongoing": len(service.call_stubs(tenant, service.history_start(tenant), ctx.clock.now(), True)),
+            "calls_injected": len(service.tenant(tenant).injected_calls),
             "requests_served": sum(counts.values()),
             "requests_by_status": {str(k): v for k, v in sorted(counts.items())},
         }

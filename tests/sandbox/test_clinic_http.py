@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from sandbox.demo_data import DEFECT_KINDS, LEADS_PER_DAY
+from sandbox.services.clinic_http import CALL_DEFECT_KINDS
 from sandbox.testing import SandboxServer
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -77,18 +78,6 @@ def test_missing_key_is_401_and_wrong_key_is_403_in_plain_text(sb, method):
     assert wrong.text.strip() and not wrong.text.lstrip().startswith(("{", "["))
 
 
-def test_call_methods_answer_an_empty_array(sb):
-    for method in ("GetFinishedCalls", "GetOngoingCalls"):
-        response = requests.get(
-            sb.url("site", method),
-            headers=sb.headers,
-            timeout=10,
-            params={"dateTimeFrom": WEEK_FROM, "dateTimeTo": WEEK_TO},
-        )
-        assert response.status_code == 200
-        assert response.json() == []
-
-
 @pytest.mark.parametrize(
     "params",
     [
@@ -103,10 +92,11 @@ def test_call_methods_answer_an_empty_array(sb):
         {"offset": "-1"},
     ],
 )
-def test_bad_parameters_are_400_in_plain_text(sb, params):
+@pytest.mark.parametrize("method", ["GetTickets", "GetFinishedCalls", "GetOngoingCalls"])
+def test_bad_parameters_are_400_in_plain_text(sb, params, method):
     query = {"dateTimeFrom": WEEK_FROM, "dateTimeTo": WEEK_TO, **params}
     query = {k: v for k, v in query.items() if v is not None}
-    response = requests.get(sb.url("site"), params=query, headers=sb.headers, timeout=10)
+    response = requests.get(sb.url("site", method), params=query, headers=sb.headers, timeout=10)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/plain")
     assert response.text.strip()
@@ -365,7 +355,7 @@ def test_fault_control_validation(sb):
     state = sb.set_faults("clinic_http", latency_ms=5, error_rate=0.25)
     assert state["latency_ms"] == 5 and state["error_rate"] == 0.25 and state["fail_next"] == 0
     assert sb.reset_faults("clinic_http")["latency_ms"] == 0
-    assert sb.health()["services"] == ["clinic_http"]
+    assert sb.health()["services"] == ["clinic_http", "uis"]
 
 
 # -- control API: injected and patched tickets --------------------------------------------------
@@ -446,3 +436,131 @@ def test_cli_generates_and_prints_a_key_once_and_never_logs_it():
         proc.terminate()
         rest = proc.communicate(timeout=10)[0]
     assert key not in log_line + rest
+
+
+# -- calls (GetFinishedCalls / GetOngoingCalls) ----------------------------------------------------
+
+CALL_KEYS = {"DateAndTime", "Direction", "PhoneFrom", "PhoneTo", "WaitInSeconds", "TalkInSeconds", "LineDescription"}
+OPTIONAL_CALL_KEYS = {"RecordUrl", "UtmSource", "UtmMedium", "UtmCampaign", "UtmTerm", "UtmContent", "HttpReferer"}
+
+
+def calls(server, tenant="site", method="GetFinishedCalls", **kw):
+    response = get_method(server, method, tenant, **kw)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def get_method(server, method, tenant="site", frm=WEEK_FROM, to=WEEK_TO, headers=None, **params):
+    query = {"dateTimeFrom": frm, "dateTimeTo": to, **params}
+    return requests.get(
+        server.url(tenant, method), params=query, headers=server.headers if headers is None else headers, timeout=10
+    )
+
+
+def _call_defects(call):
+    found = set()
+    if call["Direction"] not in ("in", "out"):
+        found.add("direction_unknown")
+    if (call["TalkInSeconds"] or 0) < 0:
+        found.add("negative_talk")
+    if call["WaitInSeconds"] < 0:
+        found.add("negative_wait")
+    return found
+
+
+def test_finished_calls_are_ident_call_objects_in_order(sb):
+    week = calls(sb)
+    assert 7 * 20 <= len(week) <= 7 * 40  # a tenth of a UIS account's 300 a day
+    assert all(CALL_KEYS <= set(c) <= CALL_KEYS | OPTIONAL_CALL_KEYS for c in week)
+    assert "Id" not in {key for c in week for key in c}  # no Id field is known for IDENT's call object
+    assert all(ISO_COLON.match(c["DateAndTime"]) for c in week)
+    lo = datetime.fromisoformat(WEEK_FROM)
+    assert week == sorted(week, key=moment) and all(lo <= moment(c) <= START for c in week)
+    clean = [c for c in week if not _call_defects(c)]
+    for c in clean:
+        clinic, contact = (c["PhoneTo"], c["PhoneFrom"]) if c["Direction"] == "in" else (c["PhoneFrom"], c["PhoneTo"])
+        assert re.fullmatch(r"\+7 495 \d{3}-\d{2}-\d{2}", clinic) and c["LineDescription"]
+        assert contact is None or len(re.sub(r"\D", "", contact)) == 11
+        assert moment(c) + timedelta(seconds=c["WaitInSeconds"] + (c["TalkInSeconds"] or 0)) <= START
+        if c["TalkInSeconds"] is None:
+            assert "RecordUrl" not in c  # a lost call has no talk and no recording
+    lost = [c for c in clean if c["TalkInSeconds"] is None]
+    assert 0.05 < len(lost) / len(clean) < 0.25
+    assert any("RecordUrl" in c for c in clean) and any("UtmSource" in c for c in clean)
+    assert {c["Direction"] for c in clean} == {"in", "out"}
+
+
+def test_finished_calls_page_and_filter_like_tickets(sb):
+    frm, to = "2025-03-04T08:00:00+03:00", "2025-03-08T20:00:00+03:00"
+    full = calls(sb, frm=frm, to=to)
+    pages, offset = [], 0
+    while True:
+        page = calls(sb, frm=frm, to=to, limit=7, offset=offset)
+        pages.append(page)
+        if len(page) < 7:
+            break
+        offset += 7
+    assert [c for p in pages for c in p] == full and len(pages) > 5
+    assert calls(sb, frm=frm, to=to, limit=1000) == full
+    exact = full[3]["DateAndTime"]
+    assert full[3] in calls(sb, frm=exact, to=exact)  # both bounds inclusive
+    assert calls(sb, frm="2025-03-10T12:00:01+03:00", to="2025-04-01T00:00:00+03:00") == []
+
+
+def test_the_same_seed_serves_the_same_calls():
+    with (
+        SandboxServer(seed=42, start_time=START, live_interval=3600, log_requests=False) as a,
+        SandboxServer(seed=42, start_time=START, live_interval=3600, log_requests=False) as b,
+    ):
+
+        def strip(server, cs):  # the links name each server's port
+            return [{**c, "RecordUrl": c.get("RecordUrl", "").removeprefix(server.base_url)} for c in cs]
+
+        assert strip(a, calls(a)) == strip(b, calls(b))
+        assert calls(a, "other") != calls(a)
+
+
+def test_ongoing_calls_have_their_durations_so_far():
+    with SandboxServer(seed=3, start_time=START, call_days=1, calls_per_day=20_000, live_interval=3600,
+                       log_requests=False) as busy:  # fmt: skip
+        frm, to = "2025-03-10T10:00:00+03:00", "2025-03-10T14:00:00+03:00"
+        ongoing = calls(busy, method="GetOngoingCalls", frm=frm, to=to)
+        finished = calls(busy, frm=frm, to=to)
+        paged = calls(busy, method="GetOngoingCalls", frm=frm, to=to, limit=2, offset=1)
+    assert len(ongoing) >= 3 and paged == ongoing[1:3]
+    assert all(c not in finished for c in ongoing)
+    for c in ongoing:
+        elapsed = (START - moment(c)).total_seconds()
+        assert 0 <= c["WaitInSeconds"] + c["TalkInSeconds"] <= elapsed + 1
+        assert c["Direction"] in ("in", "out") and "RecordUrl" not in c
+
+
+def test_a_few_calls_are_invalid_as_the_side_table_says(sb):
+    month = calls(sb, frm="2025-02-10T00:00:00+03:00", to="2025-03-10T00:00:00+03:00")
+    table = {(d["DateAndTime"], d["PhoneFrom"], d["PhoneTo"]): d["defect"] for d in sb.call_defects("site")}
+    in_month = {key: kind for key, kind in table.items() if "2025-02-10" <= key[0] < "2025-03-10T00"}
+    assert 0.005 <= len(in_month) / len(month) <= 0.05
+    assert set(table.values()) == set(CALL_DEFECT_KINDS)
+    for c in month:
+        intended = table.get((c["DateAndTime"], c["PhoneFrom"], c["PhoneTo"]))
+        assert _call_defects(c) == ({intended} if intended else set()), c
+
+
+def test_a_record_url_plays(sb):
+    call = next(c for c in calls(sb) if "RecordUrl" in c)
+    assert call["RecordUrl"].startswith(f"{sb.base_url}/clinic_http/site/records/")
+    played = requests.get(call["RecordUrl"], timeout=10)
+    assert played.status_code == 200 and played.headers["content-type"] == "audio/mpeg"
+    assert requests.get(call["RecordUrl"].replace(".mp3", "0.mp3"), timeout=10).status_code == 404
+
+
+def test_injected_calls_are_served_as_is(sb):
+    tenant = "inject-calls"
+    raw = {"DateAndTime": "2025-03-06T10:00:00+03:00", "Direction": "inbound", "PhoneFrom": "звонок", "Extra": 1}
+    sb.add_call(tenant, raw)
+    sb.add_call(tenant, {"DateAndTime": "not a date", "Direction": "in"})
+    week = calls(sb, tenant)
+    assert raw in week and week[-1]["DateAndTime"] == "not a date"
+    placed = week[:-1]
+    assert placed == sorted(placed, key=moment)
+    assert sb.stats(tenant)["calls_injected"] == 2 and sb.stats(tenant)["calls_visible"] > 0
