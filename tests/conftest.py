@@ -36,6 +36,9 @@ MYSQL_HOST = os.environ.get("IDENT_TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("IDENT_TEST_MYSQL_PORT", "3306"))
 MYSQL_USER = os.environ.get("IDENT_TEST_MYSQL_USER", "root")
 MYSQL_PASSWORD = os.environ.get("IDENT_TEST_MYSQL_PASSWORD", "")
+PG_HOST = os.environ.get("IDENT_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("IDENT_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("IDENT_TEST_PG_USER", "postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -69,18 +72,22 @@ def _mysql_connect(database: str | None = None):
     return MySQLdb.connect(**kwargs)
 
 
+def _unavailable(what: str, message: str):
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(f"SKIPPED {what} tests: {message}")
+
+
 def _mysql_server():
     """A connection to the MariaDB server, or skip (fail under CI=true) when there is none."""
     try:
         return _mysql_connect()
     except Exception as exc:  # noqa: BLE001 - any failure means "no server"
-        message = (
+        _unavailable(
+            "MariaDB",
             f"MariaDB is not reachable at {MYSQL_HOST}:{MYSQL_PORT} ({exc}). "
-            "Run scripts/ensure_mariadb.sh or set IDENT_TEST_MYSQL_HOST/PORT/USER/PASSWORD."
+            "Run scripts/ensure_mariadb.sh or set IDENT_TEST_MYSQL_HOST/PORT/USER/PASSWORD.",
         )
-        if IN_CI:
-            pytest.fail("CI=true and " + message, pytrace=False)
-        pytest.skip("SKIPPED MariaDB tests: " + message)
 
 
 @contextmanager
@@ -174,3 +181,32 @@ def airflow_metadata_db():
     )
     if result.returncode != 0:
         pytest.fail(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}", pytrace=False)
+
+
+@pytest.fixture
+def airflow_postgres_url():
+    """A PostgreSQL database of its own for Airflow's metadata (a whole-stack run), dropped after."""
+    import psycopg2
+
+    def connect(database: str = "postgres"):
+        conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database)
+        conn.autocommit = True
+        return conn
+
+    try:
+        server = connect()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server"
+        _unavailable(
+            "PostgreSQL",
+            f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} as {PG_USER} ({exc}). "
+            "Run scripts/ensure_postgres.sh or set IDENT_TEST_PG_HOST/PORT/USER.",
+        )
+    name = f"ident_airflow_{uuid.uuid4().hex[:10]}"
+    with server.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with server.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        server.close()

@@ -1,5 +1,5 @@
-"""Call history through a running Airflow (`airflow standalone`: scheduler, dag-processor, api-server),
-the sandbox's UIS emulator and the IDENT database on MariaDB, driven by the commands the README
+"""Call history through a running Airflow (`airflow standalone`: scheduler, dag-processor, api-server;
+metadata on PostgreSQL), the sandbox's UIS emulator and the IDENT database on MariaDB, driven by the commands the README
 documents: the first scheduled run loads from the start date, `airflow backfill create` reloads
 exactly its intervals, and reloading a range that has rows changes nothing but a correction.
 
@@ -86,7 +86,14 @@ class Stack:
                 self.proc.wait()
 
     def log_tail(self) -> str:
-        return (self.home / "standalone.log").read_text(errors="replace")[-4000:]
+        """The end of the stack's log and of the newest task log (where a task's own error is)."""
+        text = (self.home / "standalone.log").read_text(errors="replace")[-3000:]
+        task_logs = sorted((self.home / "logs").glob("dag_id=*/**/*.log"), key=lambda path: path.stat().st_mtime)
+        if task_logs:
+            text += (
+                f"\n--- {task_logs[-1].relative_to(self.home)}:\n" + task_logs[-1].read_text(errors="replace")[-3000:]
+            )
+        return text
 
     def api(self, path: str, body: dict | None = None) -> dict:
         headers = {"Content-Type": "application/json"}
@@ -124,7 +131,7 @@ def stored(ident_mysql, start: datetime, end: datetime) -> dict[str, tuple]:
 
 
 def test_first_run_then_backfill_reloads_exactly_its_intervals_and_changes_nothing(
-    sandbox, ident_mysql, mariadb_database, tmp_path
+    sandbox, ident_mysql, mariadb_database, airflow_postgres_url, tmp_path
 ):
     account = f"bf{uuid.uuid4().hex[:8]}"
     today = datetime.now(MOSCOW).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -149,6 +156,9 @@ def test_first_run_then_backfill_reloads_exactly_its_intervals_and_changes_nothi
         "AIRFLOW_CONN_IDENT_DB": mysql_connection_json(mariadb_database),
         "AIRFLOW_CONN_UIS_BF": connection_json(conn_type="ident_uis", host=uis_url, password=sandbox.key),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # Airflow's metadata on PostgreSQL, as in production: on SQLite the CLI and the scheduler
+        # writing at once fail now and then with "database is locked".
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_postgres_url,
     }
     with Stack(tmp_path / "airflow", env) as stack:
         # 1. Unpaused, the DAG's first scheduled run loads from the start date (two days and today).
@@ -198,7 +208,13 @@ def test_first_run_then_backfill_reloads_exactly_its_intervals_and_changes_nothi
 
 
 def backfill(stack: Stack, first: datetime, last: datetime, *options: str) -> None:
-    """The README's command: runs for the logical dates first .. last (inclusive)."""
+    """The README's command: runs for the logical dates first .. last (inclusive). Airflow allows
+    one backfill of a DAG at a time, and the scheduler marks one complete a little after its last
+    run: wait for that first."""
+    deadline = time.monotonic() + 120
+    while any(item["completed_at"] is None for item in stack.api(f"/api/v2/backfills?dag_id={DAG_ID}")["backfills"]):
+        assert time.monotonic() < deadline, "the previous backfill was never marked complete"
+        time.sleep(2)
     stack.airflow("backfill", "create", "--dag-id", DAG_ID, "--from-date", first.isoformat(),
                   "--to-date", last.isoformat(), *options)  # fmt: skip
 
