@@ -35,7 +35,7 @@ MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "passwd": ""}
 TIMEZONE = "Europe/Moscow"  # the sandbox account's timezone (the CLI's default)
 ACCOUNT = "bench"  # the UIS account (path segment) both sides read
 SEED = 7
-OURS = {"page_limit": 10_000, "max_report_days": 90}  # our best settings: UIS's largest page, 90-day chunks
+OURS = {"page_limit": 5_000, "max_report_days": 90}  # our best settings: UIS's largest page, 90-day chunks
 # dlt's settings, from its performance guide (docs/reference/performance.md) and tried here: pages
 # of 10 000 rows yielded whole; the intermediate files uncompressed (the fastest variant tried);
 # the default buffers (5000 items), no file rotation and the normalize step in-process (larger

@@ -230,7 +230,8 @@ def test_a_call_in_progress_is_kept_apart_until_it_finishes(sandbox, account, id
     sandbox._control("POST", f"/uis/{account}/calls", json=row)
 
     import_calls(settings)
-    assert query(ident_mysql, "SELECT external_id, talk_seconds FROM ident_ongoing_calls") == [("888000001", 172)]
+    ongoing = dict(query(ident_mysql, "SELECT external_id, talk_seconds FROM ident_ongoing_calls"))
+    assert ongoing["888000001"] == 172  # (the sandbox's own calls in progress may be there too)
     assert "888000001" not in stored_ids(ident_mysql)  # never counted as finished
 
     finished = started + timedelta(minutes=4)

@@ -152,7 +152,9 @@ def import_calls(
 
     total = LoadResult.empty()
     started = time.monotonic()
-    with service_hook(settings, store) as (source, hook, exchanges), OverlappedSaves() as saves:
+    # Two saves at a time on a server; SQLite takes one writer at a time anyway.
+    in_flight = 1 if store.db.dialect == "sqlite" else 2
+    with service_hook(settings, store) as (source, hook, exchanges), OverlappedSaves(in_flight) as saves:
         to_calls = source.mapper(hook, settings)
         for number, (chunk_start, chunk_end) in enumerate(pieces, 1):
             newest = None

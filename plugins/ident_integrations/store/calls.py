@@ -3,13 +3,12 @@ and ``ident_ongoing_calls`` (in progress, replaced by each run that looks at the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, delete, select, update
 
-from ident_integrations.records import RejectedRecord
+from ident_integrations.records import RejectedRecord, canonical_json
 from ident_integrations.records.calls import Call
 from ident_integrations.store.base import IN_LIST_CHUNK, CapabilityStore, LoadResult, bulk_write
 from ident_integrations.store.tables import calls as calls_table
@@ -43,10 +42,12 @@ _UPDATE_CHANGED = (
 
 def _content(call: Call) -> dict:
     """The columns a load (re)writes from the call itself."""
-    row = {column: getattr(call, column) for column in CALL_COLUMNS}
+    fields = call.__dict__  # the validated values (a third faster than getattr per column)
+    row = {column: fields[column] for column in CALL_COLUMNS if column != "contact_phone"}
     row.update(
+        contact_phone=call.contact_phone,
         started_at=call.started_utc,
-        record_urls=json.dumps(list(call.record_urls), ensure_ascii=False) if call.record_urls else None,
+        record_urls=canonical_json(call.record_urls) if call.record_urls else None,
         raw_payload=call.raw_json,
         content_hash=call.content_hash,
     )
