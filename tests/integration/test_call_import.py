@@ -240,3 +240,29 @@ def test_a_call_in_progress_is_kept_apart_until_it_finishes(sandbox, account, id
     import_calls(settings)
     assert query(ident_mysql, "SELECT COUNT(*) FROM ident_ongoing_calls WHERE external_id = '888000001'") == [(0,)]
     assert call_row(ident_mysql, "888000001")["talk_seconds"] == 232
+
+
+def test_calls_from_the_clinics_own_http_service(sandbox, clinic_conn, ident_mysql):
+    """GetFinishedCalls (IDENT's call object, no Id: the key is the start, direction and numbers);
+    a second run changes nothing."""
+    tenant = f"c{uuid.uuid4().hex[:10]}"
+    config = parse_config(
+        {
+            "defaults": {"request_backoff_seconds": 0.01},
+            "integrations": [
+                {"name": "own", "service": "clinic_http", "conn_id": clinic_conn(sandbox, tenant),
+                 "calls": {"start_date": str(midnight(3, settings_for()).date()), "page_limit": 50}},
+            ],
+        },
+        "test",
+    )  # fmt: skip
+    settings = config.resolve("own", "calls")
+    first = import_calls(settings)
+    since = midnight(3, settings)
+    defects = [d for d in sandbox.call_defects(tenant) if datetime.fromisoformat(d["DateAndTime"]) >= since]
+    rows = query(ident_mysql, "SELECT external_id, direction, contact_phone_raw, virtual_phone FROM ident_calls")
+    assert first.new == len(rows) > 50 and first.rejected == len(defects)
+    key, direction, contact, line = rows[0]
+    assert key.split("|")[1] == direction and contact in key and line in key
+    again = import_calls(settings)
+    assert (again.new, again.updated) == (0, 0)
