@@ -44,6 +44,8 @@ Wire facts relied on, with their certainty in the team's reference (``external-a
   sortable, so ties in ``start_time`` rely on the service's order); ``include_ongoing_calls``.
 * [DOC for comagic, UNCONFIRMED for uiscom] Playback link
   ``https://app.<domain>/system/media/talk/{communication_id}/{record_id}/``.
+* [DOC] ``get.offline_messages_report`` (site leads): the report parameters, ``MESSAGE_FIELDS``,
+  sortable by ``date_time``; ``group_id``/``group_name`` is the group the visitor chose.
 * [DOC] ``get.account`` answers ``data`` with the account (``name``, ``timezone``, …);
   ``get.group_employees`` takes no dates and pages like the reports.
 """
@@ -232,6 +234,13 @@ class UisHook(HttpHook):
         "scenario_name",
         "source",
     )
+
+    # [DOC] get.offline_messages_report fields (reference §1.4); the visitor's phone may be a number.
+    MESSAGE_FIELDS: tuple[str, ...] = (
+        "id", "date_time", "text", "status", "form_type", "form_name", "visitor_name", "visitor_phone_number",
+        "visitor_email", "group_id", "group_name", "site_id", "campaign_id", "communication_id", "utm_source",
+        "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "communication_page_url",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -565,6 +574,16 @@ class UisHook(HttpHook):
             params["include_ongoing_calls"] = True
         return self.iter_report(
             "get.calls_report", date_from, date_till, fields=self.CALL_FIELDS, limit=limit, params=params
+        )
+
+    def iter_offline_messages(
+        self, date_from: datetime, date_till: datetime, *, limit: int = 1000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Site leads (``get.offline_messages_report``) over [date_from, date_till) with
+        ``MESSAGE_FIELDS``, by date_time ascending, one list per page (see :meth:`iter_report`)."""
+        params = {"sort": [{"field": "date_time", "order": "asc"}]}
+        return self.iter_report(
+            "get.offline_messages_report", date_from, date_till, fields=self.MESSAGE_FIELDS, limit=limit, params=params
         )
 
     def group_employees(self, limit: int = 1000) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from ..call_data import (
     midnight,
 )
 from ..context import SandboxContext, Service
+from ..demo_data import LeadGenerator
 from ..faults import stable_int
 
 try:  # an Airflow dependency, so present in this venv; ~10x faster than json for a 10 000-row page
@@ -135,6 +136,24 @@ GROUP_FILTER, GROUP_SORT = {"id", "name"}, {"id", "name"}
 CALLS_PARAMS = {"access_token", "user_id", "date_from", "date_till", "limit", "offset", "fields", "sort", "filter"}
 CALLS_PARAMS |= {"include_ongoing_calls"}
 GROUP_PARAMS = {"access_token", "user_id", "limit", "offset", "filter", "fields", "sort"}
+# get.offline_messages_report (site leads, reference §1.4): name -> (default ✔, filter F, sort S).
+# fmt: off
+MESSAGE_FIELDS: dict[str, tuple[bool, bool, bool]] = {
+    "id": (True, True, False), "date_time": (False, False, True), "text": (True, False, False),
+    "status": (True, True, True), "form_type": (True, True, True), "form_name": (False, True, True),
+    "visitor_name": (True, False, False), "visitor_phone_number": (True, False, False),
+    "visitor_email": (True, False, False), "group_id": (False, True, True), "group_name": (False, True, True),
+    "site_id": (True, False, False), "campaign_id": (True, False, False), "communication_id": (True, False, False),
+    "utm_source": (False, True, False), "utm_medium": (False, True, False), "utm_campaign": (False, True, False),
+    "utm_term": (False, True, False), "utm_content": (False, True, False), "referrer": (False, False, False),
+    "communication_page_url": (False, False, False),
+}
+# fmt: on
+MESSAGE_DEFAULT_FIELDS = [name for name, (default, _, _) in MESSAGE_FIELDS.items() if default]
+MESSAGE_PARAMS = (CALLS_PARAMS - {"include_ongoing_calls"}) | {"include_tech_offline_messages"}
+# The lead generator's defects that survive as an offline message (it has no name parts or plan).
+PHONE_DEFECTS = ("phone_missing", "phone_empty", "phone_with_text", "phone_plus_domestic")
+MESSAGE_FORMS = ("Обратный звонок", "Запись на приём", "Онлайн-консультант", None)  # None: the standard form
 FAST_FILTER = {"id", "direction", "is_lost"}  # known from a call's stub, without its details
 
 # Defects of generated calls (the start_time always parses: see README, "what is assumed").
@@ -247,6 +266,8 @@ class _Account:
     patches: dict[int, dict] = field(default_factory=dict)  # id -> fields merged over a generated call
     deleted: set[int] = field(default_factory=set)  # ids the service no longer has
     injected: list[dict] = field(default_factory=list)  # raw rows served as-is
+    messages: LeadGenerator | None = None  # site leads (offline messages), made on first use
+    injected_messages: list[dict] = field(default_factory=list)  # raw offline messages served as-is
     methods: Counter = field(default_factory=Counter)  # successful calls by method
     errors: Counter = field(default_factory=Counter)  # error answers by mnemonic
 
@@ -672,6 +693,46 @@ def _sort_key(value: Any) -> tuple:
     return (0,) if value is None else (1, value)  # nulls first in ascending order
 
 
+def _message_row(acc: _Account, lead: Any) -> dict:
+    """A generated lead (IDENT's ticket) as a UIS offline message: the visitor's name in one field,
+    the phone as a number when it is only digits (the reference's type) and as typed otherwise, the
+    group from the account's employee groups, the form's name or the standard form."""
+    ticket = lead.ticket
+    n = int(lead.id)
+    name = ticket.get("ClientFullName") or " ".join(
+        part for part in (ticket.get("ClientSurname"), ticket.get("ClientName")) if part
+    )
+    phone = ticket.get("ClientPhone")
+    if isinstance(phone, str) and phone.isdigit():
+        phone = int(phone)
+    group = acc.groups[n % len(acc.groups)]
+    form = MESSAGE_FORMS[n % len(MESSAGE_FORMS)]
+    at = lead.arrival.astimezone(acc.generator.tz)
+    return {
+        "id": n,
+        "date_time": at.strftime(WIRE),
+        "text": ticket.get("Comment"),
+        "status": ("not_processed", "processing", "processed")[n % 3],
+        "form_type": "custom" if form else "standard",
+        "form_name": form,
+        "visitor_name": name or None,
+        "visitor_phone_number": phone,
+        "visitor_email": ticket.get("ClientEmail"),
+        "group_id": group["id"],
+        "group_name": group["name"],
+        "site_id": 55,
+        "campaign_id": 100 + n % 5,
+        "communication_id": n + COMMUNICATION_OFFSET,
+        "utm_source": ticket.get("UtmSource"),
+        "utm_medium": ticket.get("UtmMedium"),
+        "utm_campaign": ticket.get("UtmCampaign"),
+        "utm_term": ticket.get("UtmTerm"),
+        "utm_content": ticket.get("UtmContent"),
+        "referrer": ticket.get("HttpReferer"),
+        "communication_page_url": None,
+    }
+
+
 # -- the service ----------------------------------------------------------------------------------
 
 
@@ -837,10 +898,53 @@ def create(ctx: SandboxContext) -> Service:
         page = [{name: g[name] for name in fields} for g in groups[offset : offset + limit]]
         return page, {"total_items": len(groups)}
 
+    def offline_messages(acc: _Account, now: float) -> list[tuple[float, dict, str | None]]:
+        """(time, row, intended defect) of every visible offline message: the clinic_http lead
+        generator's leads (the same people, phones and UTM tags) as UIS renders a site form."""
+        s = ctx.settings
+        if acc.messages is None:
+            acc.messages = LeadGenerator(s.seed, f"uis:{acc.name}", ctx.clock.start_time, ctx.tz, s.days,
+                                         s.live_interval)  # fmt: skip
+        moment = datetime.fromtimestamp(now, ctx.tz)
+        rows = [
+            (lead.arrival.timestamp(), _message_row(acc, lead), lead.defect if lead.defect in PHONE_DEFECTS else None)
+            for lead in acc.messages.visible(moment)
+        ]
+        for row in acc.injected_messages:
+            try:
+                at = datetime.strptime(str(row.get("date_time")), WIRE).replace(tzinfo=ctx.tz).timestamp()
+            except ValueError:
+                at = math.inf
+            rows.append((at, row, None))
+        return sorted(rows, key=lambda item: (item[0], str(item[1].get("id"))))
+
+    def get_offline_messages_report(acc: _Account, params: dict, now: float, request: Request) -> tuple[Any, dict]:
+        _check_unexpected(params, MESSAGE_PARAMS)
+        lo, hi = _window(params, ctx.tz)
+        limit = _int_param(params, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        offset = _int_param(params, "offset", 0, MAX_OFFSET)
+        fields = _fields_param(params, list(MESSAGE_FIELDS), MESSAGE_DEFAULT_FIELDS)
+        known = set(MESSAGE_FIELDS)
+        sort = _sort_param(params, known, {n for n, (_, _, sortable) in MESSAGE_FIELDS.items() if sortable})
+        rows = [row for at, row, _ in offline_messages(acc, now) if lo <= at <= hi or at == math.inf]
+        if params.get("filter") is not None:
+            filterable = {n for n, (_, f, _) in MESSAGE_FIELDS.items() if f}
+            predicate = _compile_filter(params["filter"], known, filterable, set())
+            rows = [row for row in rows if predicate(row.get)]
+        for name, descending in reversed(sort):
+            rows.sort(key=lambda row: _sort_key(row.get(name)), reverse=descending)
+        injected = {id(row) for row in acc.injected_messages}
+        page = [
+            row if id(row) in injected else {name: row.get(name) for name in fields}
+            for row in rows[offset : offset + limit]
+        ]
+        return page, {"total_items": len(rows)}
+
     METHODS = {
         "get.account": get_account,
         "get.calls_report": get_calls_report,
         "get.group_employees": get_group_employees,
+        "get.offline_messages_report": get_offline_messages_report,
     }
 
     @router.get("/{account}/system/media/talk/{communication_id}/{record_id}/")
@@ -927,6 +1031,21 @@ def create(ctx: SandboxContext) -> Service:
         if not deleted:
             return JSONResponse({"detail": f"No call with id {call_id}"}, status_code=404)
         return JSONResponse({"deleted": deleted})
+
+    @control.post("/{account}/offline_messages", status_code=201)
+    async def add_offline_message(account: str, row: Annotated[dict[str, Any], Body()]) -> Response:
+        if isinstance(acc := known_account(account), Response):
+            return acc
+        acc.injected_messages.append(row)
+        return JSONResponse({"stored": row, "injected_total": len(acc.injected_messages)}, status_code=201)
+
+    @control.get("/{account}/offline_message_defects")
+    async def offline_message_defects(account: str) -> Response:
+        """Id -> intended defect of the visible generated offline messages (never in the JSON)."""
+        if isinstance(acc := known_account(account), Response):
+            return acc
+        rows = offline_messages(acc, uis.now())
+        return JSONResponse({"defects": {str(row["id"]): defect for _, row, defect in rows if defect}})
 
     @control.post("/{account}/calls", status_code=201)
     async def add_call(account: str, row: Annotated[dict[str, Any], Body()]) -> Response:

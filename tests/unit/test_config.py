@@ -98,8 +98,8 @@ def test_env_var_selects_the_file(tmp_path, monkeypatch):
             "integration 'x', field 'leeds': Extra inputs are not permitted",
         ),
         (
-            {"integrations": [{"name": "u", "service": "uis", "conn_id": "c", "leads": {}}]},
-            "integration 'u', field '(the whole entry)': service 'uis' cannot import leads yet",
+            {"integrations": [{"name": "u", "service": "clinic_http", "conn_id": "c", "calls": {}, "schedule": {}}]},
+            "integration 'u', field 'schedule': Extra inputs are not permitted",
         ),
         (
             {"integrations": [MINIMAL["integrations"][0], MINIMAL["integrations"][0]]},

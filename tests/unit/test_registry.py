@@ -75,11 +75,11 @@ def test_service_for_refuses_a_service_that_cannot_run_the_capability(monkeypatc
         registry.service_for(settings)
 
 
-def test_a_registered_service_without_the_capability_is_refused_by_the_file():
-    # UIS gives call history; its leads come with a later module.
-    assert "service 'uis' cannot import leads yet" in config_error({"service": "uis", "leads": {}})
-
-
-def test_a_source_asked_of_a_service_that_lacks_it_is_a_clear_error():
-    with pytest.raises(ValueError, match="service 'uis' has no source for 'leads'"):
-        registry.SERVICES["uis"].source("leads")
+def test_a_source_asked_of_a_service_that_lacks_it_is_a_clear_error(monkeypatch):
+    calls_only = Service(
+        "tel", "ident_uis", "ident_hooks.uis:UisHook", {"calls": registry.SERVICES["uis"].source("calls")}
+    )
+    monkeypatch.setitem(registry.SERVICES, "tel", calls_only)
+    assert "service 'tel' cannot import leads yet" in config_error({"service": "tel", "leads": {}})
+    with pytest.raises(ValueError, match="service 'tel' has no source for 'leads'"):
+        calls_only.source("leads")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -36,14 +36,20 @@ class LeadSettings(CapabilitySettings):
 
     interval_minutes: IntervalMinutes = 2
     page_size: PageSize = 500
+    # IDENT's "Список исключений" (UIS): employee groups whose leads this IDENT database does not take.
+    exclude_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class LeadSource:
-    """How one service gives leads: the raw records of a window, then those mapped to Leads."""
+    """How one service gives leads: the raw records of a window, then those mapped to Leads.
+    ``exclude`` (optional) drops the records the integration's rules leave to another IDENT
+    database and says how many: counted in the summary, never stored as rejects."""
 
     fetch: Callable[[Any, datetime, datetime, ResolvedCapability], list[Any]]  # (hook, start, end, settings)
-    to_leads: Callable[[Iterable[Any], ZoneInfo], tuple[list[Lead], list[RejectedRecord]]]
+    # (hook, records, settings): the hook for what the mapping needs of the service (its timezone)
+    to_leads: Callable[[Any, Iterable[Any], ResolvedCapability], tuple[list[Lead], list[RejectedRecord]]]
+    exclude: Callable[[Any, list[Any], ResolvedCapability], tuple[list[Any], int]] | None = None
 
 
 def lead_window(
@@ -92,19 +98,22 @@ def import_leads(
     else:
         basis = f"start date {start_date or state.enabled_on} (no lead stored yet)"
     log.info("Lead window for %s: %s .. %s (%s, %s)", settings.integration, start, end, basis, settings.timezone)
+    excluded = 0
     with service_hook(settings, store) as (source, hook, _):
         if start > end:
             log.info("The start date is in the future; nothing to fetch yet")
             records: list = []
         else:
             records = source.fetch(hook, start, end, settings)
-    leads, rejects = source.to_leads(records, tz)
+            if source.exclude is not None:
+                records, excluded = source.exclude(hook, records, settings)
+    leads, rejects = source.to_leads(hook, records, settings)
     if rejects:
         reasons = Counter(reject.reason for reject in rejects)
         log.warning("%d lead(s) rejected and kept in ident_rejects:", len(rejects))
         for reason, count in reasons.most_common(10):
             log.warning("  %4d × %s", count, reason)
-    result = store.save(len(records), leads, rejects, (start, end))
+    result = replace(store.save(len(records) + excluded, leads, rejects, (start, end)), excluded=excluded)
     log.info("Leads %s: %s", settings.integration, result.summary())
     return result
 
@@ -116,7 +125,9 @@ def check_leads(settings: ResolvedCapability, start: datetime, end: datetime) ->
     store = LeadStore.open(settings)
     with service_hook(settings, store) as (source, hook, _):
         records = source.fetch(hook, start, end, settings)
-    leads, rejects = source.to_leads(records, settings.tz)
+        if source.exclude is not None:
+            records, _ = source.exclude(hook, records, settings)
+    leads, rejects = source.to_leads(hook, records, settings)
     fetched = {lead_key(*lead.key): lead for lead in leads if lead.created_at < end}  # the service's end is inclusive
     comparison, repair = reconcile(fetched, lambda lead: lead.key[1], store.stored(start, end), settings.tz)
     store.save(len(records), repair, rejects, None)

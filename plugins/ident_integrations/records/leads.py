@@ -6,7 +6,7 @@ whose payload differs maps its fields to these names and gets the same checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any
@@ -104,8 +104,13 @@ class Lead(BaseModel):
         return json_hash(self.raw_json)
 
 
-def validate_leads(records: Iterable[Any], tz: ZoneInfo) -> tuple[list[Lead], list[RejectedRecord]]:
-    """Split what a service sent into valid leads and rejects with a reason; never raise per record."""
+def validate_leads(
+    records: Iterable[Any], tz: ZoneInfo, mapping: Callable[[dict], dict] | None = None, id_field: str = "Id"
+) -> tuple[list[Lead], list[RejectedRecord]]:
+    """Split what a service sent into valid leads and rejects with a reason; never raise per record.
+
+    ``mapping`` turns a service's own record into IDENT's ticket fields (none: it already is one);
+    the lead keeps the record as sent. ``id_field`` names the raw field the quarantine shows."""
     leads: list[Lead] = []
     rejects: list[RejectedRecord] = []
     for record in records:
@@ -113,9 +118,12 @@ def validate_leads(records: Iterable[Any], tz: ZoneInfo) -> tuple[list[Lead], li
             rejects.append(RejectedRecord(record, f"expected a JSON object, got {type(record).__name__}"))
             continue
         try:
-            lead = Lead.model_validate(record, context={"tz": tz})
+            lead = Lead.model_validate(mapping(record) if mapping else record, context={"tz": tz})
         except ValidationError as exc:
-            rejects.append(RejectedRecord.of(record, validation_reason(exc), "Id"))
+            rejects.append(RejectedRecord.of(record, validation_reason(exc), id_field))
+            continue
+        except (ValueError, TypeError) as exc:  # the mapping met a value it cannot read
+            rejects.append(RejectedRecord.of(record, str(exc), id_field))
             continue
         leads.append(lead.model_copy(update={"raw": record}))
     return leads, rejects

@@ -71,7 +71,7 @@ CLINIC_HTTP = Service(
     sources={
         "leads": LeadSource(
             fetch=lambda hook, start, end, settings: hook.get_tickets(start, end, settings.block.page_size),
-            to_leads=validate_leads,
+            to_leads=lambda hook, records, settings: validate_leads(records, settings.tz),
         ),
         "calls": CallSource(
             pages=lambda hook, start, end, settings: hook.iter_finished_calls(start, end, settings.block.page_limit),

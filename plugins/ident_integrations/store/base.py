@@ -43,6 +43,7 @@ class LoadResult:
     duplicates: int
     rejected: int
     rejected_new: int
+    excluded: int = 0  # records this IDENT database does not take (UIS branch exclusions): not rejects
 
     def __add__(self, other: LoadResult) -> LoadResult:
         """Totals over several loads (the pages and chunks of one run)."""
@@ -57,6 +58,7 @@ class LoadResult:
             f"fetched {self.fetched} / new {self.new} / updated {self.updated} / rejected {self.rejected}"
             f" (unchanged {self.unchanged}, duplicate keys in the answer {self.duplicates},"
             f" rejects not seen before {self.rejected_new})"
+            + (f"; excluded by the integration's rules {self.excluded}" if self.excluded else "")
         )
 
 
