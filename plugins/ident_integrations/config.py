@@ -105,6 +105,8 @@ def _relative_date(value: Any) -> Any:
         raise ValueError(f"{value!r} is not a date: write YYYY-MM-DD or 'N days ago'") from None
 
 
+# A table of the clinic's own database (service clinic_db): a plain name or ``schema.name``.
+TableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", max_length=128)]
 StartDate = Annotated[date | None, BeforeValidator(_relative_date)]
 
 

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from ident_integrations.cache_check import Comparison, reconcile
 from ident_integrations.capabilities import Capability, date_param, ident_dag, service_hook
-from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability
+from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability, TableName
 from ident_integrations.records import RejectedRecord
 from ident_integrations.records.calls import Call
 
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NAME = "calls"
 ONGOING_LOOKBACK = timedelta(days=1)  # a call in progress started at most this long ago
-
-
-# A table of the clinic's own database: a plain name or ``schema.name`` (no quoting, no SQL).
-TableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", max_length=128)]
 
 
 class CallSettings(CapabilitySettings):

@@ -20,7 +20,7 @@ from airflow.sdk import DAG, task
 
 from ident_integrations.cache_check import Comparison, reconcile
 from ident_integrations.capabilities import Capability, date_param, ident_dag, service_hook
-from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability
+from ident_integrations.config import CapabilitySettings, IntervalMinutes, PageSize, ResolvedCapability, TableName
 from ident_integrations.records import RejectedRecord
 from ident_integrations.records.leads import Lead
 
@@ -38,6 +38,8 @@ class LeadSettings(CapabilitySettings):
     page_size: PageSize = 500
     # IDENT's "Список исключений" (UIS): employee groups whose leads this IDENT database does not take.
     exclude_groups: tuple[str, ...] = ()
+    # The clinic's own tables (service clinic_db): the leads' table, columns named after IDENT's fields.
+    table: TableName = "Tickets"
 
 
 @dataclass(frozen=True)

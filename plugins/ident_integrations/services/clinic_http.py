@@ -55,6 +55,11 @@ def ident_call(record: dict[str, Any], tz: Any, ongoing: bool) -> dict[str, Any]
     }
 
 
+def tickets_to_leads(hook: Any, records: list[Any], settings: ResolvedCapability) -> tuple:
+    """IDENT's tickets are already a Lead's input (clinic time where a date has no offset)."""
+    return validate_leads(records, settings.tz)
+
+
 def call_mapper(hook: Any, settings: ResolvedCapability) -> CallMapper:
     tz = settings.tz  # IDENT's dates carry their offset; one without is clinic time
 
@@ -71,7 +76,7 @@ CLINIC_HTTP = Service(
     sources={
         "leads": LeadSource(
             fetch=lambda hook, start, end, settings: hook.get_tickets(start, end, settings.block.page_size),
-            to_leads=lambda hook, records, settings: validate_leads(records, settings.tz),
+            to_leads=tickets_to_leads,
         ),
         "calls": CallSource(
             pages=lambda hook, start, end, settings: hook.iter_finished_calls(start, end, settings.block.page_limit),

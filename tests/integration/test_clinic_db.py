@@ -1,6 +1,6 @@
-"""Calls from the clinic's own tables (service clinic_db, IDENT's "Вариант с базой данных"): a real
-MariaDB database the test creates, with tables whose columns carry IDENT's call field names, read
-by import_calls into the IDENT database (another MariaDB database)."""
+"""Calls and leads from the clinic's own tables (service clinic_db, IDENT's "Вариант с базой данных"):
+a real MariaDB database the test creates, with tables whose columns carry IDENT's field names, read
+by import_calls / import_leads into the IDENT database (another MariaDB database)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from ident_hooks.clinic_db import ClinicDbHook
 from ident_hooks.exchange import ServiceAuthError, ServiceResponseError
 from ident_integrations.capabilities.calls import import_calls
+from ident_integrations.capabilities.leads import import_leads
 from ident_integrations.config import parse_config
 from tests.conftest import MYSQL_HOST, MYSQL_PORT, MYSQL_USER, _mysql_connect, mysql_connection_json
 from tests.helpers import as_utc, connection_json, query
@@ -175,3 +176,61 @@ def test_a_refused_login_fails_at_once(monkeypatch):
     assert all("pw-7f3c9" not in f"{e}" for e in exchanges)
     ok, message = hook.test_connection()
     assert not ok and "refused the login" in message
+
+
+TICKETS = """
+    `Id` VARCHAR(40) NOT NULL, `DateAndTime` DATETIME NOT NULL, `ClientPhone` VARCHAR(40) NULL,
+    `ClientEmail` VARCHAR(100) NULL, `ClientFullName` VARCHAR(200) NULL, `ClientSurname` VARCHAR(100) NULL,
+    `ClientName` VARCHAR(100) NULL, `ClientPatronymic` VARCHAR(100) NULL, `FormName` VARCHAR(200) NULL,
+    `DoctorId` INT NULL, `DoctorName` VARCHAR(200) NULL, `PlanStart` DATETIME NULL, `PlanEnd` DATETIME NULL,
+    `Comment` TEXT NULL, `UtmSource` VARCHAR(100) NULL, `UtmMedium` VARCHAR(100) NULL,
+    `UtmCampaign` VARCHAR(100) NULL, `UtmTerm` VARCHAR(100) NULL, `UtmContent` VARCHAR(100) NULL,
+    `HttpReferer` VARCHAR(500) NULL
+"""
+
+
+def test_leads_from_the_clinics_table_by_idents_window_rule(empty_mariadb, ident_mysql, monkeypatch):
+    conn = _mysql_connect(empty_mariadb)
+    now = datetime.now(MOSCOW).replace(tzinfo=None, microsecond=0)
+    rows = [
+        ("t1", now - timedelta(days=2, hours=3), "8 (911) 123-45-67", "Иванова Анна Сергеевна", None, None,
+         now + timedelta(days=3), now + timedelta(days=3, minutes=30), "Имплантация", "yandex"),
+        ("t2", now - timedelta(hours=5), "+79210000002", None, "Петров", "Иван", None, None, "Брекеты", None),
+        ("t3", now - timedelta(hours=1), "", "Без Телефона", None, None, None, None, None, None),  # rejected
+    ]  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE web_tickets ({TICKETS}) CHARACTER SET utf8mb4")
+        cur.executemany(
+            "INSERT INTO web_tickets (Id, DateAndTime, ClientPhone, ClientFullName, ClientSurname, ClientName,"
+            " PlanStart, PlanEnd, Comment, UtmSource) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+    conn.commit()
+    monkeypatch.setenv("AIRFLOW_CONN_CLINIC_LEADS", mysql_connection_json(empty_mariadb))
+    config = parse_config(
+        {
+            "defaults": {"request_backoff_seconds": 0.01},
+            "integrations": [
+                {"name": "web", "service": "clinic_db", "conn_id": "clinic_leads",
+                 "leads": {"table": "web_tickets", "start_date": (now - timedelta(days=3)).date().isoformat()}},
+            ],
+        },
+        "test",
+    )  # fmt: skip
+    settings = config.resolve("web", "leads")
+
+    first = import_leads(settings)
+
+    assert (first.fetched, first.new, first.rejected) == (3, 2, 1)
+    stored = dict(query(ident_mysql, "SELECT external_id, phone FROM ident_leads"))
+    assert stored == {"t1": "+79111234567", "t2": "+79210000002"}
+    plan_start, created = query(ident_mysql, "SELECT plan_start, created_at FROM ident_leads WHERE external_id = 't1'")[
+        0
+    ]
+    assert as_utc(plan_start) == (rows[0][6].replace(tzinfo=MOSCOW)).astimezone(UTC)  # clinic time in the table
+    assert as_utc(created) == (rows[0][1].replace(tzinfo=MOSCOW)).astimezone(UTC)
+    assert "ClientPhone" in query(ident_mysql, "SELECT reason FROM ident_rejects")[0][0]
+    # the next window starts at 00:00 of the newest stored lead's day: t1 (two days ago) is not re-read
+    second = import_leads(settings)
+    assert second.fetched == 2 and (second.new, second.updated) == (0, 0)
+    conn.close()
