@@ -37,7 +37,7 @@ def test_one_dag_per_enabled_integration_and_capability(bag):
 
     expected = {settings.dag_id for settings in load_config().enabled()}
     assert {"ident_leads__site", "ident_calls__telephony"} <= expected
-    assert set(bag.dag_ids) == expected | {"ident_cache_check"}
+    assert set(bag.dag_ids) == expected | {"ident_cache_check", "ident_new_leads_example"}
 
 
 # What each capability's DAG must tell in its doc: its heading and the table it writes.
@@ -72,6 +72,16 @@ def test_the_cache_check_has_a_task_per_checkable_integration_and_runs_daily_in_
     assert "ident_cache_check_report" in dag.doc_md and dag.tags >= {"ident", "cache_check"}
     for task in dag.tasks:
         assert task.retries >= 1 and log_failure in task.on_failure_callback
+
+
+def test_lead_dags_announce_new_leads_on_the_asset_the_example_is_scheduled_on(bag):
+    from airflow.sdk import Asset
+
+    announce = bag.dags["ident_leads__site"].get_task("announce_new_leads")
+    assert announce.outlets == [Asset("ident_leads")] and announce.upstream_task_ids == {"import_leads"}
+    example = bag.dags["ident_new_leads_example"]
+    assert list(example.timetable.asset_condition.objects) == [Asset("ident_leads")]
+    assert example.doc_md and example.tags >= {"ident", "leads"} and all(t.retries >= 1 for t in example.tasks)
 
 
 def test_lead_dags_run_every_interval_minutes(bag):
@@ -117,6 +127,6 @@ def test_alert_emails_add_an_smtp_notifier(tmp_path, monkeypatch):
         )
     )
     monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    (task,) = dag_bag().dags["ident_leads__site"].tasks
-    kinds = {type(callback).__name__ for callback in task.on_failure_callback}
-    assert "SmtpNotifier" in kinds
+    for task in dag_bag().dags["ident_leads__site"].tasks:
+        kinds = {type(callback).__name__ for callback in task.on_failure_callback}
+        assert "SmtpNotifier" in kinds, task.task_id

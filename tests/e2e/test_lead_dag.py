@@ -50,6 +50,16 @@ def import_result(dag_run) -> dict:
         return XComModel.deserialize_value(session.scalars(statement).first())
 
 
+def asset_events(dag_run) -> list[dict]:
+    """The extras of the ``ident_leads`` Asset events this run emitted."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id).all()
+        return [event.extra for event in events]
+
+
 def test_lead_dag_runs_end_to_end(lead_dag, sandbox, ident_mysql):
     defects = sandbox.defects(TENANT)
 
@@ -60,6 +70,7 @@ def test_lead_dag_runs_end_to_end(lead_dag, sandbox, ident_mysql):
     assert counts["rejected"] == len(defects) and counts["new"] == counts["fetched"] - len(defects)
     assert query(ident_mysql, "SELECT COUNT(*) FROM ident_leads")[0][0] == counts["new"]
     assert {r[0] for r in query(ident_mysql, "SELECT external_id FROM ident_rejects")} == set(defects)
+    assert asset_events(first) == [{"integration": "site", "new": counts["new"]}]  # new leads announced
 
     # a second run loads only what is new and duplicates nothing
     sandbox.add_ticket(
@@ -75,10 +86,13 @@ def test_lead_dag_runs_end_to_end(lead_dag, sandbox, ident_mysql):
     assert import_result(second)["new"] == 1 and import_result(second)["updated"] == 0
     assert query(ident_mysql, "SELECT COUNT(*) FROM ident_leads")[0][0] == counts["new"] + 1
 
-    # a burst of 5xx is survived by the hook's retries
+    assert asset_events(second) == [{"integration": "site", "new": 1}]
+
+    # a burst of 5xx is survived by the hook's retries; nothing new: the Asset is not updated
     sandbox.set_faults("clinic_http", fail_next=3)
     third = lead_dag.test()
     assert third.state == "success"
+    assert asset_events(third) == []
     statuses = [r[0] for r in query(ident_mysql, "SELECT http_status FROM ident_exchange_log ORDER BY id")]
     assert statuses[-4:] == [503, 503, 503, 200]
     assert query(ident_mysql, "SELECT COUNT(*) FROM ident_leads")[0][0] == counts["new"] + 1

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Asset, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from ident_integrations.cache_check import Comparison, reconcile
 from ident_integrations.capabilities import Capability, date_param, ident_dag, service_hook
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NAME = "leads"
+# Updated by every lead DAG run that stored new leads, with {"integration", "new"} in the event's
+# extra: schedule a DAG on it to act on new leads (ident_integrations.new_leads_example shows how).
+NEW_LEADS = Asset("ident_leads")
 
 
 class LeadSettings(CapabilitySettings):
@@ -159,7 +163,9 @@ Pages of {block.page_size}; timeout {settings.request.timeout_seconds:g} s,
 - `ident_rejects`: invalid leads with the reason (e.g. no phone, PlanStart after PlanEnd).
 - `ident_exchange_log`: every request (URL without the key, status, duration, error).
 - `ident_sync_state`: the watermark (newest lead time) and the last window.
-The task log ends with `fetched / new / updated / rejected`.
+The task log ends with `fetched / new / updated / rejected`. A run that stored new leads updates
+the Asset `ident_leads` (its event's extra: this integration and the count), which DAGs can be
+scheduled on (example: `ident_new_leads_example`).
 
 **When it fails.** 401/403 fail at once with the service's own message: fix the key
 (connection `{settings.conn_id}`). Timeouts and 5xx are retried.
@@ -187,7 +193,20 @@ def build_dag(settings: ResolvedCapability) -> DAG:
             result = import_leads(settings, from_date=date.fromisoformat(from_date) if from_date else None)
             return result.__dict__
 
-        import_leads_task()
+        @task(
+            task_id="announce_new_leads",
+            outlets=[NEW_LEADS],
+            doc_md="Updates the Asset `ident_leads` (extra: integration, new) when the run stored new leads; "
+            "skipped when it stored none, so DAGs scheduled on the Asset start only for new leads.",
+        )
+        def announce_new_leads(result: dict, outlet_events: Any = None) -> int:
+            if not result["new"]:
+                raise AirflowSkipException("no new leads: the Asset ident_leads is not updated")
+            outlet_events[NEW_LEADS].extra = {"integration": settings.integration, "new": result["new"]}
+            log.info("Asset ident_leads updated: %d new lead(s) from %s", result["new"], settings.integration)
+            return result["new"]
+
+        announce_new_leads(import_leads_task())
     return dag
 
 
