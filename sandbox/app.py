@@ -21,6 +21,8 @@ from .settings import Settings
 SERVICE_MODULES = [
     "clinic_http",  # IDENT "clinic's own service over HTTP": /clinic_http/{tenant}/GetTickets
     "uis",  # UIS / CoMagic Data API v2.0 (JSON-RPC): /uis/{account}/v2.0
+    "napopravku",  # NaPopravku RTA API: /napopravku/{account}/api/v1/appointments
+    "flexbe",  # Flexbe landing pages, legacy per-site API: /flexbe/{site}/mod/api/
 ]
 
 

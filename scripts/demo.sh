@@ -38,12 +38,18 @@ clinic = lambda tenant: {"conn_type": "ident_clinic_http", "host": f"http://127.
                          "password": key, "description": f"Sandbox clinic service ({tenant})"}
 uis = {"conn_type": "ident_uis", "host": f"http://127.0.0.1:{port}/uis/clinic/v2.0", "password": key,
        "description": "Sandbox UIS Data API (account 'clinic')"}
+napopravku = {"conn_type": "ident_napopravku", "host": f"http://127.0.0.1:{port}/napopravku/clinic/api/v1",
+              "password": key, "description": "Sandbox NaPopravku RTA API (account 'clinic')"}
 json.dump({"ident_db": {"conn_type": "sqlite", "host": ident_db, "description": "IDENT database (demo SQLite)"},
-           "clinic_site": clinic("site"), "clinic_landing": clinic("landing"), "uis_main": uis},
+           "clinic_site": clinic("site"), "clinic_landing": clinic("landing"), "uis_main": uis,
+           "napopravku_main": napopravku},
           open(out, "w"), indent=2)
 PY
 chmod 600 "$AIRFLOW_HOME/demo-connections.json"
 airflow connections import --overwrite "$AIRFLOW_HOME/demo-connections.json" > "$LOGS/connections.log" 2>&1 \
+  || { cat "$LOGS/connections.log"; exit 1; }
+# NaPopravku's DAGs run in a pool of their own: its appointments must not queue behind other work.
+airflow pools set ident_napopravku 2 "NaPopravku appointments: acknowledged within 10 minutes" >> "$LOGS/connections.log" 2>&1 \
   || { cat "$LOGS/connections.log"; exit 1; }
 
 pids=()
@@ -80,7 +86,8 @@ cat <<EOF
   Airflow UI     http://localhost:$AIRFLOW__API__PORT   login: admin / admin
   Sandbox        http://127.0.0.1:$SANDBOX_PORT/_sandbox/docs   (fault switches: sandbox/README.md)
   IDENT database $IDENT_DB (SQLite)
-  Lead DAGs      ident_leads__site, ident_leads__landing (every 2 min, already unpaused)
+  Lead DAGs      ident_leads__site, ident_leads__landing (clinic service), ident_leads__telephony (UIS),
+                 ident_leads__napopravku (NaPopravku) — every 2 min, already unpaused
   Call history   ident_calls__telephony (every 3 h; its first run loads the last 30 days)
 
   Progress is printed every 30 s. Ctrl-C stops everything.

@@ -40,5 +40,31 @@ def get_provider_info() -> dict:
                     },
                 },
             },
+            {
+                "connection-type": "ident_napopravku",
+                "hook-class-name": "ident_hooks.napopravku.NaPopravkuHook",
+                "hook-name": "IDENT: NaPopravku RTA API",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "RTA API URL", "password": "Bearer token"},
+                    "placeholders": {
+                        "host": "https://rta-api.napopravku.ru/api/v1",
+                        "extra": '{"timeout": 45}',
+                    },
+                },
+            },
+            {
+                "connection-type": "ident_flexbe",
+                "hook-class-name": "ident_hooks.flexbe.FlexbeHook",
+                "hook-name": "IDENT: Flexbe landing pages",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "Site URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "https://clinic-promo.ru",
+                        "extra": '{"timeout": 45}',
+                    },
+                },
+            },
         ],
     }

@@ -118,9 +118,13 @@ def run_check(settings: ResolvedCapability, check: Check, days: int, now: dateti
 def build_dag(config: ConfigBase) -> DAG | None:
     """One task per enabled integration × capability that can be checked; None when there is none."""
     from ident_integrations.capabilities import default_args
-    from ident_integrations.registry import CAPABILITIES
+    from ident_integrations.registry import CAPABILITIES, SERVICES
 
-    checks = [(settings, CAPABILITIES[settings.capability].check) for settings in config.enabled()]
+    checks = [
+        (settings, CAPABILITIES[settings.capability].check)
+        for settings in config.enabled()
+        if getattr(SERVICES[settings.service].sources.get(settings.capability), "repullable", True)
+    ]
     checks = [(settings, check) for settings, check in checks if check is not None]
     if not config.cache_check.enabled or not checks:
         return None

@@ -355,7 +355,7 @@ def test_fault_control_validation(sb):
     state = sb.set_faults("clinic_http", latency_ms=5, error_rate=0.25)
     assert state["latency_ms"] == 5 and state["error_rate"] == 0.25 and state["fail_next"] == 0
     assert sb.reset_faults("clinic_http")["latency_ms"] == 0
-    assert sb.health()["services"] == ["clinic_http", "uis"]
+    assert {"clinic_http", "uis"} <= set(sb.health()["services"])  # and whatever else is registered
 
 
 # -- control API: injected and patched tickets --------------------------------------------------

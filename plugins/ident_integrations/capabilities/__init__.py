@@ -72,6 +72,12 @@ def service_hook(settings: ResolvedCapability, store: Any) -> Iterator[tuple[Any
 def ident_dag(settings: ResolvedCapability, *, description: str, doc_md: str, **overrides: Any) -> Iterator[DAG]:
     """A DAG with what every IDENT DAG carries: its id, owner, tags, retries with backoff, the
     failure alert, one run at a time, and the capability's interval as schedule (overridable)."""
+    from ident_integrations.registry import SERVICES
+
+    args = default_args(settings)
+    pool = getattr(SERVICES.get(settings.service), "pool", None)
+    if pool:  # a service whose runs must not queue behind others (NaPopravku's 10-minute deadline)
+        args["pool"] = pool
     kwargs: dict[str, Any] = {
         "dag_id": settings.dag_id,
         "description": description,
@@ -79,7 +85,7 @@ def ident_dag(settings: ResolvedCapability, *, description: str, doc_md: str, **
         "start_date": DAG_START,
         "catchup": False,
         "max_active_runs": 1,
-        "default_args": default_args(settings),
+        "default_args": args,
         "tags": ["ident", settings.capability, settings.service],
         "doc_md": doc_md,
         **overrides,

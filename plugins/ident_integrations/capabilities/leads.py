@@ -56,6 +56,11 @@ class LeadSource:
     # (hook, records, settings): the hook for what the mapping needs of the service (its timezone)
     to_leads: Callable[[Any, Iterable[Any], ResolvedCapability], tuple[list[Lead], list[RejectedRecord]]]
     exclude: Callable[[Any, list[Any], ResolvedCapability], tuple[list[Any], int]] | None = None
+    # (hook, leads, rejects, settings), after the commit: tell the service what was taken (NaPopravku)
+    acknowledge: Callable[[Any, list[Lead], list[RejectedRecord], ResolvedCapability], None] | None = None
+    # Whether ``fetch`` can re-pull a closed range: the cache check re-pulls and reconciles only then
+    # (NaPopravku gives only what is not yet acknowledged).
+    repullable: bool = True
 
 
 def lead_window(
@@ -113,13 +118,16 @@ def import_leads(
             records = source.fetch(hook, start, end, settings)
             if source.exclude is not None:
                 records, excluded = source.exclude(hook, records, settings)
-    leads, rejects = source.to_leads(hook, records, settings)
-    if rejects:
-        reasons = Counter(reject.reason for reject in rejects)
-        log.warning("%d lead(s) rejected and kept in ident_rejects:", len(rejects))
-        for reason, count in reasons.most_common(10):
-            log.warning("  %4d × %s", count, reason)
-    result = replace(store.save(len(records) + excluded, leads, rejects, (start, end)), excluded=excluded)
+        leads, rejects = source.to_leads(hook, records, settings)
+        if rejects:
+            reasons = Counter(reject.reason for reject in rejects)
+            log.warning("%d lead(s) rejected and kept in ident_rejects:", len(rejects))
+            for reason, count in reasons.most_common(10):
+                log.warning("  %4d × %s", count, reason)
+        saved = store.save(len(records) + excluded, leads, rejects, (start, end))
+        result = replace(saved, excluded=excluded)
+        if source.acknowledge is not None:
+            source.acknowledge(hook, leads, rejects, settings)
     log.info("Leads %s: %s", settings.integration, result.summary())
     return result
 

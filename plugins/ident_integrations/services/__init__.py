@@ -22,6 +22,7 @@ class Service:
     conn_type: str  # the Airflow connection type its hook reads (from the local provider)
     hook_path: str  # "module:Class", imported only when a run needs it: DAG parsing stays light
     sources: Mapping[str, Any] = field(default_factory=dict)  # capability -> that capability's source
+    pool: str | None = None  # an Airflow pool of its own for its DAGs' tasks (one that must not queue)
 
     def supports(self, capability: str) -> bool:
         return capability in self.sources

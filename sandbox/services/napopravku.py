@@ -1,0 +1,662 @@
+"""NaPopravku RTA API (reference aggregators.md §1): appointments, their acknowledgement, clinics.
+
+Routes under ``/napopravku/{account}/api/v1/``: ``GET appointments``, ``POST
+appointments/set-received``, ``GET clinics``; the token is the sandbox key, sent as
+``Authorization: Bearer``. Wire format as NaPopravku's public PHP client uses it
+(``napopravku/rta-api-service-client``; see ``plugins/ident_hooks/napopravku.py``): PHP-style nested
+query parameters (``paging[page]``, ``uuids[0]``/``uuids[]``), booleans ``0``/``1``, answers
+``{"result": …}``, Laravel errors ``{"message", "errors": {field: [...]}}`` with 401/404/422.
+
+Every account name gets deterministic appointments: ``APPOINTMENTS_PER_DAY`` a day over the
+``--days`` before start-up (already received; a few later cancelled by the patient), then one new
+unreceived appointment every ``--live-interval`` seconds. An appointment not acknowledged within
+``cancel_after`` seconds (600 = the service's 10 minutes; shorter through the control API) of its
+``created_at`` is cancelled. All of it is computed from the clock on each request: no threads.
+What the public material leaves open is assumed and listed in ``sandbox/README.md``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import random
+import re
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, Response
+
+from ..context import SandboxContext, Service
+from ..demo_data import (
+    COMMENTS,
+    DOCTORS,
+    EMAIL_DOMAINS,
+    FEMALE_NAMES,
+    MALE_NAMES,
+    MOBILE_CODES,
+    PATRONYMICS,
+    SURNAMES,
+    _translit,
+)
+from ..faults import stable_int
+
+NAME = "napopravku"
+_ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+APPOINTMENTS_PER_DAY = 12
+NO_PHONE_EVERY = 12  # about 8 % have no phone: the MIS cannot book them and answers success=false
+PATIENT_CANCEL_EVERY = 20  # about 5 % of the received history is cancelled later by the patient
+DEFAULT_CANCEL_AFTER = 600.0  # "not received within 10 minutes of creation = cancelled"
+DEFAULT_PER_PAGE, MAX_PER_PAGE = 10, 100  # PagingDTO
+MAX_MESSAGE = 255  # [assumed] a Laravel string column
+SORTABLE = ("created_at", "updated_at", "start_time", "end_time", "uuid")  # [assumed]
+SOURCES = ("site", "mobile_app", "widget", "call_center")  # [assumed] values of `source`
+SERVICES = ("101", "102", "103", "104", "105", "106", "107", "108")
+CANCELLED_MESSAGE = "The appointment is cancelled."  # [assumed] set-received on a cancelled one
+LARAVEL_TIME = "%Y-%m-%dT%H:%M:%S.000000Z"  # Laravel's default JSON form of a date-time (UTC)
+PLAIN_TIME = "%Y-%m-%d %H:%M:%S"  # start_time/end_time [assumed]: UTC wall time, no zone
+CLINICS = (("1", "Стоматология «Дента» на Невском", "Невский пр., 100"), ("2", "Стоматология «Дента» в Купчино", None))
+_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+
+
+def laravel_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(LARAVEL_TIME)
+
+
+def plain_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(PLAIN_TIME)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A filter value or a stored date-time: ISO 8601 (``T`` or space, ``Z``/offset/none) or a date;
+    no zone = UTC ("our API works in UTC")."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+# -- data ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Generated:
+    index: int
+    created: datetime
+    body: dict  # every field but is_received / is_cancelled / updated_at
+    history: bool  # before start-up: received by construction
+    received_at: datetime | None  # history: when the MIS acknowledged it
+    patient_cancel_at: datetime | None  # history: cancelled later by the patient (or never)
+
+
+class AppointmentGenerator:
+    """Appointments of one account, a pure function of (seed, account, index) and the start time.
+
+    Indexes ``0 .. back_count-1``: the history, ``APPOINTMENTS_PER_DAY`` a day over the ``days``
+    before the start, at stratified random times; index ``back_count + j``: the j-th live one,
+    created ``(j+1) * live_interval`` s after the start (as ``demo_data.LeadGenerator``)."""
+
+    def __init__(self, seed: int, account: str, start_time: datetime, tz: tzinfo, days: int, live_interval: float):
+        self.seed, self.account, self.tz = seed, account, tz
+        self.start_time, self.live_interval = start_time, live_interval
+        self.back_count = APPOINTMENTS_PER_DAY * max(days, 0)
+        self._window = timedelta(days=max(days, 0))
+        # uuids carry the start minute: a restarted sandbox never serves an old uuid with new data.
+        self._uuid_seed = (seed, account, int(start_time.timestamp()) // 60)
+        self._no_phone_phase = stable_int(seed, account, "no-phone") % NO_PHONE_EVERY
+        self._cache: dict[int, _Generated] = {}
+        self.clinics = [self._clinic(mis_id, name, comment) for mis_id, name, comment in CLINICS]
+        self.doctors = [self._doctor(i, mis_id, name) for i, (mis_id, name) in enumerate(DOCTORS)]
+
+    def _clinic(self, mis_id: str, name: str, comment: str | None) -> dict:
+        seen = self.start_time - timedelta(minutes=3 + stable_int(self.seed, self.account, "clinic-seen", mis_id) % 50)
+        return {
+            "id": 10_000 + stable_int(self.seed, self.account, "clinic", mis_id) % 90_000,
+            "name": name,
+            "comment": comment,
+            "last_activity_at": laravel_time(seen),
+            "mis_clinic_id": mis_id,
+        }
+
+    def _doctor(self, i: int, mis_id: int, name: str) -> dict:
+        seen = self.start_time - timedelta(minutes=5 + stable_int(self.seed, self.account, "doctor-seen", mis_id) % 90)
+        return {
+            "id": 100_000 + stable_int(self.seed, self.account, "doctor", mis_id) % 900_000,
+            "name": name,
+            "comment": None if i % 3 else "Принимает взрослых и детей с 12 лет",
+            "last_activity_at": laravel_time(seen),
+            "mis_doctor_id": str(mis_id),
+        }
+
+    def clinic_of(self, doctor_index: int) -> dict:
+        return self.clinics[doctor_index % len(self.clinics)]
+
+    def arrival(self, index: int) -> datetime:
+        if index < self.back_count:
+            u = random.Random(stable_int(self.seed, self.account, "time", index)).random()
+            return self.start_time - self._window + self._window * ((index + u) / self.back_count)
+        return self.start_time + timedelta(seconds=(index - self.back_count + 1) * self.live_interval)
+
+    def visible_count(self, now: datetime) -> int:
+        if now < self.start_time or self.live_interval <= 0:
+            live = 0
+        else:
+            live = int((now - self.start_time).total_seconds() // self.live_interval)
+            while self.arrival(self.back_count + live) <= now:  # float rounding at the boundary
+                live += 1
+            while live > 0 and self.arrival(self.back_count + live - 1) > now:
+                live -= 1
+        return self.back_count + live
+
+    def uuid(self, index: int) -> str:
+        high = stable_int(*self._uuid_seed, "uuid-a", index)
+        low = stable_int(*self._uuid_seed, "uuid-b", index)
+        return str(uuidlib.UUID(int=high << 64 | low, version=4))
+
+    def appointment(self, index: int) -> _Generated:
+        cached = self._cache.get(index)
+        if cached is None:
+            rng = random.Random(stable_int(self.seed, self.account, "appointment", index))
+            created = self.arrival(index)  # exact: the deadline counts from it; created_at shows whole seconds
+            no_phone = index % NO_PHONE_EVERY == self._no_phone_phase
+            body = self._body(rng, self.uuid(index), created, no_phone)
+            history = index < self.back_count
+            received_at = patient_cancel_at = None
+            if history:
+                received_at = created + timedelta(seconds=rng.randint(20, 150))
+                if not no_phone and rng.randrange(PATIENT_CANCEL_EVERY) == 0:
+                    patient_cancel_at = received_at + timedelta(hours=rng.randint(1, 30))
+            cached = self._cache[index] = _Generated(index, created, body, history, received_at, patient_cancel_at)
+        return cached
+
+    def _body(self, rng: random.Random, uuid: str, created: datetime, no_phone: bool) -> dict:
+        doctor_index = rng.randrange(len(self.doctors))
+        female = rng.random() < 0.6
+        surname = rng.choice(SURNAMES) + ("а" if female else "")
+        firstname = rng.choice(FEMALE_NAMES if female else MALE_NAMES)
+        father = rng.choice(PATRONYMICS)[1 if female else 0] if rng.random() < 0.8 else None
+        local = created.astimezone(self.tz)
+        day = (local + timedelta(days=rng.randint(1, 10))).date()
+        start = datetime(day.year, day.month, day.day, rng.randint(9, 19), rng.choice((0, 15, 30, 45)), tzinfo=self.tz)
+        end = start + timedelta(minutes=rng.choice((30, 30, 45, 60)))
+        code, subscriber = rng.choice(MOBILE_CODES), f"{rng.randrange(10**7):07d}"
+        phone: str | int | None
+        if no_phone:
+            phone = rng.choice((None, None, ""))
+        else:
+            notation = rng.randrange(8)
+            if notation < 4:
+                phone = f"+7{code}{subscriber}"
+            elif notation == 4:
+                phone = f"7{code}{subscriber}"
+            elif notation == 5:
+                phone = f"8 ({code}) {subscriber[:3]}-{subscriber[3:5]}-{subscriber[5:]}"
+            else:
+                phone = int(f"7{code}{subscriber}")  # number-typed phones happen
+        email = None
+        if rng.random() < 0.5:
+            email = f"{_translit(firstname)}.{_translit(surname)}{rng.randint(1, 99)}@{rng.choice(EMAIL_DOMAINS)}"
+        birthday = None
+        if rng.random() < 0.7:
+            born = date(local.year - rng.randint(6, 75), rng.randint(1, 12), rng.randint(1, 28))
+            birthday = born.isoformat()
+        comment = (rng.choice(COMMENTS) or None) if rng.random() < 0.4 else None
+        return {
+            "uuid": uuid,
+            "clinic": self.clinic_of(doctor_index),
+            "doctor": self.doctors[doctor_index],
+            "mis_service_id": rng.choice(SERVICES) if rng.random() < 0.7 else None,
+            "start_time": plain_time(start),
+            "end_time": plain_time(end),
+            "patient_surname": surname,
+            "patient_firstname": firstname,
+            "patient_father_name": father,
+            "patient_gender": ("female" if female else "male") if rng.random() < 0.9 else None,
+            "patient_phone": phone,
+            "patient_email": email,
+            "patient_birthday": birthday,
+            "comment": comment,
+            "source": rng.choice(SOURCES),
+            "created_at": laravel_time(created),
+        }
+
+
+@dataclass
+class _Ack:
+    success: bool
+    message: str | None
+    at: datetime
+
+
+@dataclass
+class _Injected:
+    body: dict
+    created: datetime
+    received: bool
+    cancelled: bool
+
+
+@dataclass
+class _Account:
+    name: str
+    generator: AppointmentGenerator
+    cancel_after: float = DEFAULT_CANCEL_AFTER
+    acks: dict[str, _Ack] = field(default_factory=dict)
+    injected: list[_Injected] = field(default_factory=list)
+
+
+@dataclass
+class _Served:
+    key: tuple  # default order: created_at, then creation order
+    item: dict
+    created: datetime
+
+
+class NaPopravku:
+    def __init__(self, ctx: SandboxContext) -> None:
+        self.ctx = ctx
+        self._accounts: dict[str, _Account] = {}
+
+    def account(self, name: str) -> _Account:
+        acc = self._accounts.get(name)
+        if acc is None:
+            s = self.ctx.settings
+            generator = AppointmentGenerator(
+                s.seed, f"napopravku:{name}", self.ctx.clock.start_time, self.ctx.tz, s.days, s.live_interval
+            )
+            acc = self._accounts[name] = _Account(name, generator)
+        return acc
+
+    def reset(self, name: str) -> None:
+        self._accounts.pop(name, None)
+
+    def served(self, acc: _Account, now: datetime) -> list[_Served]:
+        """Every appointment visible now with its state at ``now``, in the default order."""
+        out = []
+        gen = acc.generator
+        deadline = timedelta(seconds=acc.cancel_after)
+        for index in range(gen.visible_count(now)):
+            g = gen.appointment(index)
+            ack = acc.acks.get(g.body["uuid"])
+            if g.history:
+                cancelled = g.patient_cancel_at is not None and g.patient_cancel_at <= now
+                received, updated = True, g.received_at
+                if cancelled:
+                    updated = g.patient_cancel_at
+                if ack is not None and ack.at > updated:
+                    updated = ack.at
+            else:
+                received, cancelled, updated = self._live_state(g.created, ack, deadline, now, False, False)
+            item = {**g.body, "is_received": received, "is_cancelled": cancelled, "updated_at": laravel_time(updated)}
+            out.append(_Served((g.created, 0, index), _ordered(item), g.created))
+        for seq, inj in enumerate(acc.injected):
+            ack = acc.acks.get(str(inj.body.get("uuid")))
+            received, cancelled, updated = self._live_state(
+                inj.created, ack, deadline, now, inj.received, inj.cancelled
+            )
+            item = {**inj.body, "is_received": received, "is_cancelled": cancelled}
+            if ack is not None or cancelled != inj.cancelled:
+                item["updated_at"] = laravel_time(updated)
+            out.append(_Served((inj.created, 1, seq), item, inj.created))
+        out.sort(key=lambda s: s.key)
+        return out
+
+    @staticmethod
+    def _live_state(
+        created: datetime, ack: _Ack | None, deadline: timedelta, now: datetime, received: bool, cancelled: bool
+    ) -> tuple[bool, bool, datetime]:
+        if ack is not None:
+            return True, cancelled, ack.at
+        if received or cancelled:
+            return received, cancelled, created
+        if now >= created + deadline:
+            return False, True, created + deadline  # the service's automatic cancellation
+        return False, False, created
+
+    def find(self, acc: _Account, uuid: str, now: datetime) -> _Served | None:
+        return next((s for s in self.served(acc, now) if s.item.get("uuid") == uuid), None)
+
+
+def _ordered(item: dict) -> dict:
+    order = (
+        "uuid", "clinic", "doctor", "mis_service_id", "start_time", "end_time", "patient_surname",
+        "patient_firstname", "patient_father_name", "patient_gender", "patient_phone", "patient_email",
+        "patient_birthday", "comment", "source", "is_received", "is_cancelled", "created_at", "updated_at",
+    )  # fmt: skip
+    return {name: item.get(name) for name in order}
+
+
+# -- the wire ------------------------------------------------------------------------------------
+def php_query(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Query pairs as PHP (and so Laravel) reads them: ``a[b]=1`` nests, ``a[]=x`` appends."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        match = _KEY.match(key)
+        parts = [match.group(1), *_BRACKET.findall(match.group(2))] if match else [key]
+        node = out
+        for depth, part in enumerate(parts):
+            if part == "":
+                part = str(len(node))
+            if depth == len(parts) - 1:
+                node[part] = value
+            else:
+                if not isinstance(node.get(part), dict):
+                    node[part] = {}
+                node = node[part]
+    return out
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+class _Errors:
+    """Laravel's validation answer: ``{"message": first (and N more errors), "errors": {...}}``."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def response(self) -> JSONResponse | None:
+        if not self.errors:
+            return None
+        messages = [m for ms in self.errors.values() for m in ms]
+        message = messages[0]
+        if len(messages) > 1:
+            more = len(messages) - 1
+            message += f" (and {more} more error{'s' if more > 1 else ''})"
+        return JSONResponse({"message": message, "errors": self.errors}, status_code=422)
+
+
+def _integer(errors: _Errors, params: dict, name: str, default: int, minimum: int, maximum: int | None) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not isinstance(raw, str) or not re.fullmatch(r"-?\d+", raw.strip()):
+        errors.add(name, f"The {_label(name)} field must be an integer.")
+        return default
+    value = int(raw)
+    if value < minimum:
+        errors.add(name, f"The {_label(name)} field must be at least {minimum}.")
+    elif maximum is not None and value > maximum:
+        errors.add(name, f"The {_label(name)} field must not be greater than {maximum}.")
+    return value
+
+
+def _boolean(errors: _Errors, params: dict, name: str) -> bool | None:
+    """Laravel's ``boolean`` rule on a query string: only ``1``/``0`` (``"true"`` is refused)."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw in ("1", "0"):
+        return raw == "1"
+    errors.add(name, f"The {_label(name)} field must be true or false.")
+    return None
+
+
+def _paging(errors: _Errors, params: dict) -> tuple[int, int]:
+    paging = params.get("paging", {})
+    if not isinstance(paging, dict):
+        errors.add("paging", "The paging field must be an array.")
+        paging = {}
+    flat = {f"paging.{k}": v for k, v in paging.items()}
+    page = _integer(errors, flat, "paging.page", 1, 1, None)
+    per_page = _integer(errors, flat, "paging.per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
+    return page, per_page
+
+
+def _sorting(errors: _Errors, params: dict, allowed: tuple[str, ...]) -> tuple[str | None, bool]:
+    sorting = params.get("sorting", {})
+    if not isinstance(sorting, dict):
+        errors.add("sorting", "The sorting field must be an array.")
+        return None, False
+    sort_by, sort_dir = sorting.get("sort_by") or None, sorting.get("sort_dir") or None
+    if sort_by is not None and sort_by not in allowed:
+        errors.add("sorting.sort_by", "The selected sorting.sort by is invalid.")
+        sort_by = None
+    if sort_dir is not None and sort_dir not in ("asc", "desc"):
+        errors.add("sorting.sort_dir", "The selected sorting.sort dir is invalid.")
+    return sort_by, sort_dir == "desc"
+
+
+def _page(items: list, page: int, per_page: int) -> dict:
+    total = len(items)
+    chunk = items[(page - 1) * per_page : page * per_page]
+    first = (page - 1) * per_page + 1 if chunk else None
+    return {
+        "items": chunk,
+        "meta": {
+            "total": total,
+            "per_page": per_page,
+            "page": page,
+            "from": first,
+            "to": first + len(chunk) - 1 if chunk else None,
+            "last_page": max(1, math.ceil(total / per_page)),
+        },
+    }
+
+
+def _not_found(message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=404)
+
+
+def create(ctx: SandboxContext) -> Service:
+    service = NaPopravku(ctx)
+    router = APIRouter()
+    control = APIRouter()
+
+    def guard(account: str, request: Request) -> _Account | Response:
+        """Unknown account name → 404; missing or wrong Bearer token → 401 "Unauthenticated."."""
+        if not _ACCOUNT.fullmatch(account):
+            return _not_found(f"Unknown account {account!r}.")
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), ctx.settings.key.encode()):
+            return JSONResponse({"message": "Unauthenticated."}, status_code=401)
+        return service.account(account)
+
+    @router.get("/{account}/api/v1/appointments")
+    async def appointments(account: str, request: Request) -> Response:
+        acc = guard(account, request)
+        if isinstance(acc, Response):
+            return acc
+        params = php_query(request.query_params.multi_items())
+        errors = _Errors()
+        page, per_page = _paging(errors, params)
+        sort_by, descending = _sorting(errors, params, SORTABLE)
+        is_received = _boolean(errors, params, "is_received")
+        is_cancelled = _boolean(errors, params, "is_cancelled")
+        bounds = {}
+        for name in ("from", "to"):
+            raw = params.get(name)
+            if raw not in (None, ""):
+                moment = parse_time(raw) if isinstance(raw, str) else None
+                if moment is None:
+                    errors.add(name, f"The {name} field must be a valid date.")
+                bounds[name] = moment
+        uuids = params.get("uuids")
+        if uuids is not None and not isinstance(uuids, dict):
+            errors.add("uuids", "The uuids field must be an array.")
+            uuids = None
+        clinic = params.get("mis_clinic_id")
+        if clinic is not None and not isinstance(clinic, str):
+            errors.add("mis_clinic_id", "The mis clinic id field must be a string.")
+        if error := errors.response():
+            return error
+
+        wanted = set(uuids.values()) if uuids is not None else None
+        selected = []
+        for s in service.served(acc, ctx.clock.now()):
+            item = s.item
+            if is_received is not None and item["is_received"] != is_received:
+                continue
+            if is_cancelled is not None and item["is_cancelled"] != is_cancelled:
+                continue
+            if wanted is not None and item.get("uuid") not in wanted:
+                continue
+            if clinic and (item.get("clinic") or {}).get("mis_clinic_id") != clinic:
+                continue
+            shown = s.created.replace(microsecond=0)  # as created_at shows it
+            if bounds.get("from") and shown < bounds["from"]:
+                continue
+            if bounds.get("to") and shown > bounds["to"]:
+                continue
+            selected.append(item)
+        if sort_by is not None:
+            present = [i for i in selected if i.get(sort_by) is not None]
+            missing = [i for i in selected if i.get(sort_by) is None]
+            present.sort(key=lambda i: str(i[sort_by]), reverse=descending)
+            selected = present + missing
+        elif descending:
+            selected.reverse()
+        return JSONResponse({"result": _page(selected, page, per_page)})
+
+    @router.post("/{account}/api/v1/appointments/set-received")
+    async def set_received(account: str, request: Request) -> Response:
+        acc = guard(account, request)
+        if isinstance(acc, Response):
+            return acc
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        errors = _Errors()
+        uuid = body.get("appointment_uuid")
+        if uuid in (None, ""):
+            errors.add("appointment_uuid", "The appointment uuid field is required.")
+        elif not isinstance(uuid, str):
+            errors.add("appointment_uuid", "The appointment uuid field must be a string.")
+        success = body.get("success", True)  # [assumed] optional: clients before 2024-07 sent only the uuid
+        if success is None:
+            success = True
+        if success not in (True, False, 0, 1, "0", "1") or isinstance(success, float):
+            errors.add("success", "The success field must be true or false.")
+        message = body.get("message")
+        if message is not None and not isinstance(message, str):
+            errors.add("message", "The message field must be a string.")
+        elif isinstance(message, str) and len(message) > MAX_MESSAGE:
+            errors.add("message", f"The message field must not be greater than {MAX_MESSAGE} characters.")
+        if error := errors.response():
+            return error
+        now = ctx.clock.now()
+        found = service.find(acc, uuid, now)
+        if found is None:
+            return _not_found(f"Appointment {uuid} not found.")
+        if found.item["is_cancelled"]:
+            return JSONResponse(
+                {"message": CANCELLED_MESSAGE, "errors": {"appointment_uuid": [CANCELLED_MESSAGE]}}, status_code=422
+            )
+        acc.acks[uuid] = _Ack(success in (True, 1, "1"), message, now)  # a repeat just overwrites
+        return JSONResponse({"result": True})
+
+    @router.get("/{account}/api/v1/clinics")
+    async def clinics(account: str, request: Request) -> Response:
+        acc = guard(account, request)
+        if isinstance(acc, Response):
+            return acc
+        params = php_query(request.query_params.multi_items())
+        errors = _Errors()
+        page, per_page = _paging(errors, params)
+        sort_by, descending = _sorting(errors, params, ("id", "name", "mis_clinic_id", "last_activity_at"))
+        with_doctors = _boolean(errors, params, "with_doctors")
+        _boolean(errors, params, "without_last_activity")  # accepted, not emulated
+        if error := errors.response():
+            return error
+        gen = acc.generator
+        items = []
+        for clinic in gen.clinics:
+            item = dict(clinic)
+            if with_doctors is not False:  # ClinicListDTO's default is true
+                item["doctors"] = [d for i, d in enumerate(gen.doctors) if gen.clinic_of(i) is clinic]
+            items.append(item)
+        if sort_by is not None:
+            items.sort(key=lambda i: str(i.get(sort_by)), reverse=descending)
+        return JSONResponse({"result": _page(items, page, per_page)})
+
+    @router.api_route("/{account}/api/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def unknown_route(account: str, rest: str) -> Response:
+        return _not_found(f"The route api/v1/{rest} could not be found.")
+
+    # -- control API ------------------------------------------------------------------------------
+    def known(account: str) -> _Account | JSONResponse:
+        if not _ACCOUNT.fullmatch(account):
+            return JSONResponse({"detail": f"Bad account name {account!r}"}, status_code=404)
+        return service.account(account)
+
+    @control.post("/{account}/appointments", status_code=201)
+    async def inject(account: str, appointment: Annotated[dict[str, Any], Body()]) -> Response:
+        """Store a raw appointment, created now (unless it brings its own ``created_at``), served as-is
+        apart from ``is_received``/``is_cancelled``/``updated_at``, which follow its state."""
+        acc = known(account)
+        if isinstance(acc, Response):
+            return acc
+        now = ctx.clock.now()
+        body = dict(appointment)
+        body.setdefault("uuid", str(uuidlib.uuid4()))
+        created = parse_time(body.get("created_at")) or now  # exact when created now: the deadline counts from it
+        body.setdefault("created_at", laravel_time(now))
+        body.setdefault("updated_at", body["created_at"])
+        received, cancelled = bool(body.get("is_received")), bool(body.get("is_cancelled"))
+        acc.injected.append(_Injected(body, created, received, cancelled))
+        return JSONResponse({"stored": service.find(acc, body["uuid"], now).item}, status_code=201)
+
+    @control.get("/{account}/acknowledgements")
+    async def acknowledgements(account: str) -> Response:
+        acc = known(account)
+        if isinstance(acc, Response):
+            return acc
+        acks = {
+            uuid: {"success": a.success, "message": a.message, "at": laravel_time(a.at)} for uuid, a in acc.acks.items()
+        }
+        return JSONResponse({"account": account, "acknowledgements": acks})
+
+    @control.put("/{account}/cancel_after")
+    async def cancel_after(account: str, update: Annotated[dict[str, Any], Body()]) -> Response:
+        acc = known(account)
+        if isinstance(acc, Response):
+            return acc
+        seconds = update.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return JSONResponse({"detail": "seconds must be a number >= 0"}, status_code=422)
+        acc.cancel_after = float(seconds)
+        return JSONResponse({"account": account, "cancel_after": acc.cancel_after})
+
+    @control.get("/{account}/stats")
+    async def stats(account: str) -> Response:
+        acc = known(account)
+        if isinstance(acc, Response):
+            return acc
+        items = [s.item for s in service.served(acc, ctx.clock.now())]
+        return JSONResponse(
+            {
+                "account": account,
+                "cancel_after": acc.cancel_after,
+                "total": len(items),
+                "unreceived": sum(1 for i in items if not i["is_received"] and not i["is_cancelled"]),
+                "cancelled": sum(1 for i in items if i["is_cancelled"]),
+                "auto_cancelled": sum(1 for i in items if i["is_cancelled"] and not i["is_received"]),
+                "without_phone": sum(1 for i in items if i.get("patient_phone") in (None, "")),
+                "injected": len(acc.injected),
+                "acknowledged": len(acc.acks),
+            }
+        )
+
+    @control.delete("/{account}/state")
+    async def reset(account: str) -> Response:
+        if not _ACCOUNT.fullmatch(account):
+            return JSONResponse({"detail": f"Bad account name {account!r}"}, status_code=404)
+        service.reset(account)
+        return JSONResponse({"account": account, "reset": True})
+
+    return Service(NAME, router, control)
