@@ -42,13 +42,13 @@ def config_error(integration: dict) -> str:
 
 
 def test_a_planned_service_cannot_run_a_capability_yet():
-    message = config_error({"service": "flexbe", "leads": {}})
-    assert "integration 'x', field '(the whole entry)': service 'flexbe' cannot import leads yet" in message
+    message = config_error({"service": "top32", "leads": {}})
+    assert "integration 'x', field '(the whole entry)': service 'top32' cannot import leads yet" in message
 
 
 def test_a_planned_service_with_its_block_disabled_is_accepted():
     config = parse_config(
-        {"integrations": [{"name": "x", "service": "flexbe", "conn_id": "c", "leads": {"enabled": False}}]}, "t"
+        {"integrations": [{"name": "x", "service": "top32", "conn_id": "c", "leads": {"enabled": False}}]}, "t"
     )
     assert config.enabled() == []
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 import pendulum
@@ -44,6 +44,8 @@ class LeadSettings(CapabilitySettings):
     exclude_groups: tuple[str, ...] = ()
     # The clinic's own tables (service clinic_db): the leads' table, columns named after IDENT's fields.
     table: TableName = "Tickets"
+    # Flexbe (IDENT's "Тип поля" / "Имя поля"): our field -> a form field's type or name, over the defaults.
+    field_map: dict[Literal["name", "phone", "email", "comment", "doctor"], str] = {}
 
 
 @dataclass(frozen=True)
