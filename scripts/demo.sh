@@ -38,11 +38,13 @@ clinic = lambda tenant: {"conn_type": "ident_clinic_http", "host": f"http://127.
                          "password": key, "description": f"Sandbox clinic service ({tenant})"}
 uis = {"conn_type": "ident_uis", "host": f"http://127.0.0.1:{port}/uis/clinic/v2.0", "password": key,
        "description": "Sandbox UIS Data API (account 'clinic')"}
+flexbe = {"conn_type": "ident_flexbe", "host": f"http://127.0.0.1:{port}/flexbe/promo", "password": key,
+          "description": "Sandbox Flexbe site API (site 'promo')"}
 napopravku = {"conn_type": "ident_napopravku", "host": f"http://127.0.0.1:{port}/napopravku/clinic/api/v1",
               "password": key, "description": "Sandbox NaPopravku RTA API (account 'clinic')"}
 json.dump({"ident_db": {"conn_type": "sqlite", "host": ident_db, "description": "IDENT database (demo SQLite)"},
            "clinic_site": clinic("site"), "clinic_landing": clinic("landing"), "uis_main": uis,
-           "napopravku_main": napopravku},
+           "napopravku_main": napopravku, "flexbe_promo": flexbe},
           open(out, "w"), indent=2)
 PY
 chmod 600 "$AIRFLOW_HOME/demo-connections.json"
@@ -87,7 +89,7 @@ cat <<EOF
   Sandbox        http://127.0.0.1:$SANDBOX_PORT/_sandbox/docs   (fault switches: sandbox/README.md)
   IDENT database $IDENT_DB (SQLite)
   Lead DAGs      ident_leads__site, ident_leads__landing (clinic service), ident_leads__telephony (UIS),
-                 ident_leads__napopravku (NaPopravku) — every 2 min, already unpaused
+                 ident_leads__napopravku (NaPopravku), ident_leads__promo (Flexbe) — every 2 min
   Call history   ident_calls__telephony (every 3 h; its first run loads the last 30 days)
 
   Progress is printed every 30 s. Ctrl-C stops everything.
