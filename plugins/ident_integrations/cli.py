@@ -79,8 +79,9 @@ def settings_table(resolved, italics: bool = False) -> list[str]:
 
 def config_check(args: argparse.Namespace) -> int:
     from ident_integrations.cache_check import DAG_ID as CACHE_CHECK_DAG
-    from ident_integrations.cache_check import build_dag as cache_check_dag
     from ident_integrations.config import config_path
+    from ident_integrations.dag_factory import build_dags
+    from ident_integrations.new_leads_example import DAG_ID as NEW_LEADS_EXAMPLE
 
     path = args.file or str(config_path())
     config = _load(path)
@@ -97,14 +98,15 @@ def config_check(args: argparse.Namespace) -> int:
         print("\n".join(settings_table(resolved, italics)))
     enabled = sum(1 for resolved in blocks if resolved.block.enabled)
     check = config.cache_check
-    has_cache_check = cache_check_dag(config) is not None
-    if has_cache_check:
+    dags = build_dags(config)  # exactly what the DAG file publishes
+    if CACHE_CHECK_DAG in dags:
         print(f"\ncache check: DAG {CACHE_CHECK_DAG}, daily at {check.at}, the last {_count(check.days, 'closed day')}")
     else:
         print("\ncache check: off" if not check.enabled else "\ncache check: no integration to check")
+    if NEW_LEADS_EXAMPLE in dags:
+        print(f"new leads: DAG {NEW_LEADS_EXAMPLE}, on every update of the Asset ident_leads")
     disabled = f", {len(blocks) - enabled} disabled" if len(blocks) > enabled else ""
-    dags = enabled + has_cache_check
-    print(f"\n{_count(len(config.integrations), 'integration')}, {_count(dags, 'DAG')}{disabled}")
+    print(f"\n{_count(len(config.integrations), 'integration')}, {_count(len(dags), 'DAG')}{disabled}")
     return OK
 
 

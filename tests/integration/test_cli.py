@@ -77,7 +77,8 @@ def test_config_check_prints_each_value_and_where_it_came_from(tmp_path):
     assert site["alert_emails"] == ("(none)", "built-in")
     old = settings(out, "old / leads: disabled (no DAG)")
     assert old["leads.enabled"] == ("false", "integration")
-    assert out.endswith("\n2 integrations, 2 DAGs, 1 disabled\n")  # the lead DAG and the cache check
+    # the lead DAG, the cache check and the new-leads example
+    assert out.endswith("\n2 integrations, 3 DAGs, 1 disabled\n")
     assert "\033[" not in out  # not a terminal: plain text
 
 
@@ -94,7 +95,8 @@ def test_config_check_reads_the_file_the_dags_read(tmp_path):
     assert calls["calls.interval_minutes"] == ("180", "defaults")
     assert calls["calls.start_date"] == (str(date.today() - timedelta(days=30)), "integration")  # "30 days ago"
     assert "\ncache check: DAG ident_cache_check, daily at 05:30, the last 7 closed days\n" in shipped.stdout
-    assert shipped.stdout.endswith("\n3 integrations, 4 DAGs\n")
+    assert "\nnew leads: DAG ident_new_leads_example, on every update of the Asset ident_leads\n" in shipped.stdout
+    assert shipped.stdout.endswith("\n5 integrations, 8 DAGs\n")  # 5 lead DAGs, 1 of calls, the two shared
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump({"integrations": [{"name": "x", "service": "clinic_http", "conn_id": "c"}]}))
     chosen = ident("config", "check", env={**os.environ, "IDENT_INTEGRATIONS_FILE": str(path)})
