@@ -138,7 +138,10 @@ def test_first_run_then_backfill_reloads_exactly_its_intervals_and_changes_nothi
     config = {
         "clinic": {"timezone": "Europe/Moscow"},
         "cache_check": {"enabled": False},
-        "defaults": {"request_backoff_seconds": 0.1, "task_retries": 0},
+        # One retry, soon: on a loaded 2-core machine a task process can fail to start before it runs
+        # (the scheduler then logs "finished with state failed, but ... queued"); the DAGs' own
+        # default is 3 retries.
+        "defaults": {"request_backoff_seconds": 0.1, "task_retries": 1, "task_retry_delay_seconds": 5},
         "integrations": [
             {
                 "name": "bf",
