@@ -45,11 +45,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import msgspec
 import requests
-from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk.exceptions import AirflowException
 
+from ident_hooks.base import ServiceHttpHook
 from ident_hooks.exchange import (
-    ExchangeRecorder,
     ServiceAuthError,
     ServiceResponseError,
     TransientServiceError,
@@ -139,7 +138,7 @@ def _error_code(value: Any) -> int | None:
     return None
 
 
-class FlexbeHook(HttpHook):
+class FlexbeHook(ServiceHttpHook):
     """Reads leads from a Flexbe site's legacy API (``/mod/api/``).
 
     Every call retries timeouts, connection errors, 5xx, 429, unreadable bodies and the service's
@@ -158,51 +157,13 @@ class FlexbeHook(HttpHook):
 
     MAX_PAGE_SIZE = MAX_PAGE_SIZE  # a class attribute, so a test can lower it on one hook
 
-    def __init__(
-        self,
-        flexbe_conn_id: str = default_conn_name,
-        *,
-        timeout_seconds: float | None = None,
-        request_attempts: int = 4,
-        request_backoff_seconds: float = 2.0,
-        on_exchange: ExchangeRecorder | None = None,
-    ) -> None:
-        super().__init__(method="POST", http_conn_id=flexbe_conn_id)
-        self.flexbe_conn_id = flexbe_conn_id
-        self.timeout_seconds = timeout_seconds
-        self.request_attempts = request_attempts
-        self.request_backoff_seconds = request_backoff_seconds
-        self.on_exchange = on_exchange
-        self._loaded = False
-        self._key: str | None = None
-        self._session: requests.Session | None = None
+    HTTP_METHOD = "POST"
+    DEFAULT_TIMEOUT_SECONDS = DEFAULT_TIMEOUT_SECONDS
+    SECRET_MISSING = "no API key: put the site's Flexbe API key in its password"
+    api_url = staticmethod(api_url)
 
-    # -- connection ---------------------------------------------------------------------------
-    def _set_base_url(self, connection) -> None:
-        self.base_url = api_url(connection.host, connection.port)
-        self._base_url_initialized = True
-
-    def _extract_auth(self, connection):  # the key travels as the api_key parameter, never as basic auth
-        return None
-
-    def _load_connection(self) -> None:
-        if not self._loaded:
-            connection = self.get_connection(self.flexbe_conn_id)
-            self._set_base_url(connection)
-            self._key = connection.password or None
-            self._loaded = True
-
-    def _session_and_key(self) -> tuple[requests.Session, str]:
-        self._load_connection()
-        if not self._key:
-            raise ServiceAuthError(
-                f"connection {self.flexbe_conn_id!r} has no API key: put the site's Flexbe API key in its password"
-            )
-        if self._session is None:
-            self._session = self.get_conn(headers={"Accept": "application/json"})
-            if self.timeout_seconds is None:
-                self.timeout_seconds = float(self.merged_extra.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
-        return self._session, self._key
+    def __init__(self, flexbe_conn_id: str = default_conn_name, **settings: Any) -> None:
+        super().__init__(flexbe_conn_id, **settings)  # the key travels as the api_key parameter
 
     # -- one call -----------------------------------------------------------------------------
     def describe(self, method: str, params: dict[str, Any] | None = None) -> str:
@@ -216,7 +177,7 @@ class FlexbeHook(HttpHook):
     def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """One API call, retrying transient faults; returns the whole answer object (``status``,
         ``data``). Raises as the class docstring says."""
-        session, key = self._session_and_key()
+        session, key = self._session_and_secret()
         params = {name: value for name, value in (params or {}).items() if name not in ("api_key", "method")}
         describe = self.describe(method, params)
         return call_with_retries(
@@ -279,7 +240,7 @@ class FlexbeHook(HttpHook):
         return ServiceResponseError(self._redact(f"Flexbe rejected {method}: {quoted}"))
 
     def _redact(self, text: str) -> str:
-        return redact_text(text, (self._key,))
+        return redact_text(text, (self._secret,))
 
     # -- leads --------------------------------------------------------------------------------
     def get_leads(self, **params: Any) -> list[dict[str, Any]]:

@@ -71,10 +71,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
-from airflow.providers.http.hooks.http import HttpHook
 
+from ident_hooks.base import ServiceHttpHook
 from ident_hooks.exchange import (
-    ExchangeRecorder,
     ServiceAuthError,
     ServiceResponseError,
     call_with_retries,
@@ -200,7 +199,7 @@ def _number(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-class NaPopravkuHook(HttpHook):
+class NaPopravkuHook(ServiceHttpHook):
     """Reads NaPopravku appointments (leads with a booked slot) and acknowledges them."""
 
     conn_name_attr = "napopravku_conn_id"
@@ -211,56 +210,18 @@ class NaPopravkuHook(HttpHook):
     MAX_PER_PAGE = 100  # PagingDTO::MAX_PER_PAGE
     MAX_PAGES = 1000  # a guard against a service that never reports its last page
 
-    def __init__(
-        self,
-        napopravku_conn_id: str = default_conn_name,
-        *,
-        timeout_seconds: float | None = None,
-        request_attempts: int = 4,
-        request_backoff_seconds: float = 2.0,
-        on_exchange: ExchangeRecorder | None = None,
-    ) -> None:
-        super().__init__(method="GET", http_conn_id=napopravku_conn_id)
-        self.napopravku_conn_id = napopravku_conn_id
-        self.timeout_seconds = timeout_seconds
-        self.request_attempts = request_attempts
-        self.request_backoff_seconds = request_backoff_seconds
-        self.on_exchange = on_exchange
-        self._loaded = False
-        self._token: str | None = None
-        self._session: requests.Session | None = None
+    DEFAULT_TIMEOUT_SECONDS = DEFAULT_TIMEOUT_SECONDS
+    SECRET_MISSING = "no Bearer token: put the RTA API token in its password"
+    api_url = staticmethod(api_url)
 
-    # -- connection ---------------------------------------------------------------------------
-    def _set_base_url(self, connection) -> None:
-        self.base_url = api_url(connection.host, connection.port)
-        self._base_url_initialized = True
+    def __init__(self, napopravku_conn_id: str = default_conn_name, **settings: Any) -> None:
+        super().__init__(napopravku_conn_id, **settings)
 
-    def _extract_auth(self, connection):  # the token travels as a Bearer header, never as basic auth
-        return None
-
-    def _load_connection(self) -> None:
-        if not self._loaded:
-            connection = self.get_connection(self.napopravku_conn_id)
-            self._set_base_url(connection)
-            self._token = connection.password or None
-            self._loaded = True
-
-    def _session_and_token(self) -> tuple[requests.Session, str]:
-        self._load_connection()
-        if not self._token:
-            raise ServiceAuthError(
-                f"connection {self.napopravku_conn_id!r} has no Bearer token: put the RTA API token in its password"
-            )
-        if self._session is None:
-            self._session = self.get_conn(
-                headers={"Accept": "application/json", "Authorization": f"Bearer {self._token}"}
-            )
-            if self.timeout_seconds is None:
-                self.timeout_seconds = float(self.merged_extra.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
-        return self._session, self._token
+    def session_headers(self, secret: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {secret}"}
 
     def _redact(self, text: str) -> str:
-        return redact_text(text, (self._token,))
+        return redact_text(text, (self._secret,))
 
     # -- one request --------------------------------------------------------------------------
     def request(
@@ -280,7 +241,7 @@ class NaPopravkuHook(HttpHook):
         :class:`ServiceResponseError` on 404 (``not_found`` as the message when given) and 422 (the
         message and every field error quoted), :class:`TransientServiceError` when timeouts, 429 or
         5xx outlast the attempts. ``describe`` is what the exchange log shows instead of the URL."""
-        session, token = self._session_and_token()
+        session, token = self._session_and_secret()
         url = f"{self.base_url}/{path.lstrip('/')}"
         if query:
             encoded = php_query(query)

@@ -65,12 +65,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 import requests
-from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk.exceptions import AirflowException
 
+from ident_hooks.base import ServiceHttpHook
 from ident_hooks.exchange import (
     SECRET_PARAMS,
-    ExchangeRecorder,
     ServiceAuthError,
     ServiceResponseError,
     TransientServiceError,
@@ -178,7 +177,7 @@ def _limit_reset(data: dict[str, Any]) -> tuple[str, float | None]:
     return kind or "unknown", None
 
 
-class UisHook(HttpHook):
+class UisHook(ServiceHttpHook):
     """Reads call history and employee groups from the UIS / CoMagic Data API v2.0.
 
     Every call retries timeouts, connection errors, 5xx, 429, unreadable bodies and
@@ -242,64 +241,23 @@ class UisHook(HttpHook):
         "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "communication_page_url",
     )  # fmt: skip
 
+    HTTP_METHOD = "POST"
+    DEFAULT_TIMEOUT_SECONDS = DEFAULT_TIMEOUT_SECONDS
+    SECRET_MISSING = "no access token: put the Data API key in its password"
+    HOOK_EXTRAS = HOOK_EXTRAS
+    api_url = staticmethod(api_url)
+
     def __init__(
-        self,
-        uis_conn_id: str = default_conn_name,
-        *,
-        timeout_seconds: float | None = None,
-        request_attempts: int = 4,
-        request_backoff_seconds: float = 2.0,
-        on_exchange: ExchangeRecorder | None = None,
-        max_limit_wait_seconds: float = 900.0,
+        self, uis_conn_id: str = default_conn_name, *, max_limit_wait_seconds: float = 900.0, **settings: Any
     ) -> None:
-        super().__init__(method="POST", http_conn_id=uis_conn_id)
-        self.uis_conn_id = uis_conn_id
-        self.timeout_seconds = timeout_seconds
-        self.request_attempts = request_attempts
-        self.request_backoff_seconds = request_backoff_seconds
-        self.on_exchange = on_exchange
+        super().__init__(uis_conn_id, **settings)  # the token travels in params.access_token
         self.max_limit_wait_seconds = max_limit_wait_seconds
         self.sleep: Callable[[float], None] = time.sleep
-        self._loaded = False
-        self._token: str | None = None
-        self._extras: dict[str, Any] = {}
-        self._session: requests.Session | None = None
         self._account: dict[str, Any] | None = None
         self._tz: ZoneInfo | None = None
         self._media: str | None = None  # the recording link template (record_url)
         self._resume_at: float | None = None  # monotonic time before which no call is sent
         self._resume_reason = ""
-
-    # -- connection ---------------------------------------------------------------------------
-    def _set_base_url(self, connection) -> None:
-        self.base_url = api_url(connection.host, connection.port)
-        self._base_url_initialized = True
-
-    def _extract_auth(self, connection):  # the token travels in params.access_token, never as basic auth
-        return None
-
-    def _load_connection(self) -> None:
-        if not self._loaded:
-            connection = self.get_connection(self.uis_conn_id)
-            self._set_base_url(connection)
-            self._token = connection.password or None
-            self._extras = dict(connection.extra_dejson or {})
-            self._loaded = True
-
-    def _session_and_token(self) -> tuple[requests.Session, str]:
-        self._load_connection()
-        if not self._token:
-            raise ServiceAuthError(
-                f"connection {self.uis_conn_id!r} has no access token: put the Data API key in its password"
-            )
-        if self._session is None:
-            session = self.get_conn(headers={"Accept": "application/json"})
-            for name in HOOK_EXTRAS:
-                session.headers.pop(name, None)
-            self._session = session
-            if self.timeout_seconds is None:
-                self.timeout_seconds = float(self.merged_extra.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
-        return self._session, self._token
 
     # -- one JSON-RPC call --------------------------------------------------------------------
     def describe(self, method: str, params: dict[str, Any] | None = None) -> str:
@@ -320,7 +278,7 @@ class UisHook(HttpHook):
         :class:`TransientServiceError` when transient faults outlast the attempts or a limit resets
         later than ``max_limit_wait_seconds`` (``retry_after`` set), :class:`ServiceResponseError`
         for other refusals (the service's message, mnemonic and field quoted)."""
-        session, token = self._session_and_token()
+        session, token = self._session_and_secret()
         params = {name: value for name, value in (params or {}).items() if name != "access_token"}
         describe = self.describe(method, params)
         waited = 0.0
@@ -422,7 +380,7 @@ class UisHook(HttpHook):
         return ServiceResponseError(self._redact(f"UIS rejected {method}: {message} ({', '.join(details)})"))
 
     def _redact(self, text: str) -> str:
-        return redact_text(text, (self._token,))
+        return redact_text(text, (self._secret,))
 
     def _remember_limits(self, result: dict[str, Any]) -> None:
         """After a call that used the minute budget up, the next call waits ``minute_reset``."""

@@ -1,0 +1,83 @@
+"""What the HTTP hooks of the services share: the connection read once (the base URL from host and
+port by the service's own rule, the secret from the password, the extras), one session with the
+connection's extras as the HTTP provider applies them, the timeout from the task's settings or the
+connection's ``timeout`` extra, and the request settings and exchange recorder every hook takes."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import requests
+from airflow.providers.http.hooks.http import HttpHook
+
+from ident_hooks.exchange import ExchangeRecorder, ServiceAuthError
+
+
+class ServiceHttpHook(HttpHook):
+    """Subclasses set the hook attributes (``conn_name_attr``, ``default_conn_name``, ``conn_type``,
+    ``hook_name``), :meth:`api_url`, and where the secret goes (:meth:`session_headers`, or in the
+    requests they build)."""
+
+    HTTP_METHOD: ClassVar[str] = "GET"
+    DEFAULT_TIMEOUT_SECONDS: ClassVar[float] = 45.0  # IDENT's default
+    SECRET_MISSING: ClassVar[str] = "no key: put the service's key in its password"
+    # Connection extras that configure the hook; the HTTP provider would otherwise send them as headers.
+    HOOK_EXTRAS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
+        request_attempts: int = 4,
+        request_backoff_seconds: float = 2.0,
+        on_exchange: ExchangeRecorder | None = None,
+    ) -> None:
+        conn_id = conn_id or self.default_conn_name
+        super().__init__(method=self.HTTP_METHOD, http_conn_id=conn_id)
+        setattr(self, self.conn_name_attr, conn_id)
+        self.timeout_seconds = timeout_seconds
+        self.request_attempts = request_attempts
+        self.request_backoff_seconds = request_backoff_seconds
+        self.on_exchange = on_exchange
+        self._loaded = False
+        self._secret: str | None = None
+        self._extras: dict[str, Any] = {}
+        self._session: requests.Session | None = None
+
+    @staticmethod
+    def api_url(host: str | None, port: int | None = None) -> str:
+        raise NotImplementedError
+
+    def session_headers(self, secret: str) -> dict[str, str]:
+        """Headers every request of the session carries besides ``Accept`` (e.g. a Bearer token)."""
+        return {}
+
+    def _set_base_url(self, connection) -> None:
+        self.base_url = self.api_url(connection.host, connection.port)
+        self._base_url_initialized = True
+
+    def _extract_auth(self, connection):  # the secret travels as the service wants it, never as basic auth
+        return None
+
+    def _load_connection(self) -> None:
+        if not self._loaded:
+            connection = self.get_connection(self.http_conn_id)
+            self._set_base_url(connection)
+            self._secret = connection.password or None
+            self._extras = dict(connection.extra_dejson or {})
+            self._loaded = True
+
+    def _session_and_secret(self) -> tuple[requests.Session, str]:
+        """The session and the secret; a connection without one fails at once, saying where it goes."""
+        self._load_connection()
+        if not self._secret:
+            raise ServiceAuthError(f"connection {self.http_conn_id!r} has {self.SECRET_MISSING}")
+        if self._session is None:
+            session = self.get_conn(headers={"Accept": "application/json", **self.session_headers(self._secret)})
+            for name in self.HOOK_EXTRAS:
+                session.headers.pop(name, None)
+            self._session = session
+            if self.timeout_seconds is None:
+                self.timeout_seconds = float(self.merged_extra.get("timeout") or self.DEFAULT_TIMEOUT_SECONDS)
+        return self._session, self._secret
