@@ -5,12 +5,24 @@ connection's ``timeout`` extra, and the request settings and exchange recorder e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from ident_hooks.exchange import ExchangeRecorder, ServiceAuthError
+from ident_hooks.exchange import ExchangeRecorder, ServiceAuthError, timed_request
+
+
+def raise_error_object(response: requests.Response, to_error: Callable[[dict], Exception]) -> None:
+    """For ``timed_request``'s ``inspect_error``: a service that answers an error status with its
+    own JSON error object (``{"error": {...}}``) is classified by that object, whatever the status."""
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        raise to_error(body["error"])
 
 
 class ServiceHttpHook(HttpHook):
@@ -81,3 +93,29 @@ class ServiceHttpHook(HttpHook):
             if self.timeout_seconds is None:
                 self.timeout_seconds = float(self.merged_extra.get("timeout") or self.DEFAULT_TIMEOUT_SECONDS)
         return self._session, self._secret
+
+    def _attempt(
+        self,
+        prepared: requests.PreparedRequest,
+        *,
+        parse: Callable[[requests.Response], Any],
+        describe_url: str | None = None,
+        inspect_error: Callable[[requests.Response], None] | None = None,
+    ) -> Any:
+        """One HTTP attempt on the session (its proxies and TLS settings), recorded in the exchange
+        log without the secret; the caller retries (``call_with_retries``)."""
+        session = self._session
+        send_kwargs = session.merge_environment_settings(
+            prepared.url, proxies=session.proxies, stream=False, verify=session.verify, cert=session.cert
+        )
+        return timed_request(
+            session,
+            prepared,
+            timeout=self.timeout_seconds,
+            record=self.on_exchange,
+            secrets=(self._secret,),
+            parse=parse,
+            send_kwargs=send_kwargs,
+            describe_url=describe_url,
+            inspect_error=inspect_error,
+        )

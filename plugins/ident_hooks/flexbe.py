@@ -47,14 +47,13 @@ import msgspec
 import requests
 from airflow.sdk.exceptions import AirflowException
 
-from ident_hooks.base import ServiceHttpHook
+from ident_hooks.base import ServiceHttpHook, raise_error_object
 from ident_hooks.exchange import (
     ServiceAuthError,
     ServiceResponseError,
     TransientServiceError,
     call_with_retries,
     redact_text,
-    timed_request,
 )
 
 API_PATH = "/mod/api/"
@@ -190,19 +189,11 @@ class FlexbeHook(ServiceHttpHook):
     def _send(self, session: requests.Session, key: str, method: str, params: dict[str, Any], describe: str):
         form = {"api_key": key, "method": method, **{name: str(value) for name, value in params.items()}}
         prepared = session.prepare_request(requests.Request("POST", self.base_url, data=form))
-        send_kwargs = session.merge_environment_settings(
-            prepared.url, proxies=session.proxies, stream=False, verify=session.verify, cert=session.cert
-        )
-        return timed_request(
-            session,
+        return self._attempt(
             prepared,
-            timeout=self.timeout_seconds,
-            record=self.on_exchange,
-            secrets=(key,),
             parse=lambda response: self._answer_of(method, msgspec.json.decode(response.content)),
-            send_kwargs=send_kwargs,
             describe_url=describe,
-            inspect_error=lambda response: self._raise_error_in(method, response),
+            inspect_error=lambda response: raise_error_object(response, lambda error: self._error(method, error)),
         )
 
     def _answer_of(self, method: str, body: Any) -> dict[str, Any]:
@@ -211,15 +202,6 @@ class FlexbeHook(ServiceHttpHook):
         if body.get("error") is not None:
             raise self._error(method, body["error"])
         return body
-
-    def _raise_error_in(self, method: str, response: requests.Response) -> None:
-        """An error object is classified by its code whatever the HTTP status."""
-        try:
-            body = response.json()
-        except ValueError:
-            return
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            raise self._error(method, body["error"])
 
     def _error(self, method: str, error: Any) -> AirflowException:
         if not isinstance(error, dict):

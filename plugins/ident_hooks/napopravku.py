@@ -78,7 +78,6 @@ from ident_hooks.exchange import (
     ServiceResponseError,
     call_with_retries,
     redact_text,
-    timed_request,
 )
 
 DEFAULT_URL = "https://rta-api.napopravku.ru/api/v1"
@@ -241,7 +240,7 @@ class NaPopravkuHook(ServiceHttpHook):
         :class:`ServiceResponseError` on 404 (``not_found`` as the message when given) and 422 (the
         message and every field error quoted), :class:`TransientServiceError` when timeouts, 429 or
         5xx outlast the attempts. ``describe`` is what the exchange log shows instead of the URL."""
-        session, token = self._session_and_secret()
+        session, _ = self._session_and_secret()  # the token is in the session's Authorization header
         url = f"{self.base_url}/{path.lstrip('/')}"
         if query:
             encoded = php_query(query)
@@ -254,18 +253,10 @@ class NaPopravkuHook(ServiceHttpHook):
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers = {"Content-Type": "application/json"}
             prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
-        send_kwargs = session.merge_environment_settings(
-            prepared.url, proxies=session.proxies, stream=False, verify=session.verify, cert=session.cert
-        )
         return call_with_retries(
-            lambda: timed_request(
-                session,
+            lambda: self._attempt(
                 prepared,
-                timeout=self.timeout_seconds,
-                record=self.on_exchange,
-                secrets=(token,),
                 parse=lambda response: self._result_of(what, response),
-                send_kwargs=send_kwargs,
                 describe_url=describe,
                 inspect_error=lambda response: self._raise_refusal(what, response, not_found),
             ),

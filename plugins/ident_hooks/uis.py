@@ -67,7 +67,7 @@ import msgspec
 import requests
 from airflow.sdk.exceptions import AirflowException
 
-from ident_hooks.base import ServiceHttpHook
+from ident_hooks.base import ServiceHttpHook, raise_error_object
 from ident_hooks.exchange import (
     SECRET_PARAMS,
     ServiceAuthError,
@@ -75,7 +75,6 @@ from ident_hooks.exchange import (
     TransientServiceError,
     call_with_retries,
     redact_text,
-    timed_request,
 )
 
 DEFAULT_URL = "https://dataapi.uiscom.ru/v2.0"
@@ -321,19 +320,12 @@ class UisHook(ServiceHttpHook):
                 headers={"Content-Type": "application/json; charset=UTF-8"},
             )
         )
-        send_kwargs = session.merge_environment_settings(
-            prepared.url, proxies=session.proxies, stream=False, verify=session.verify, cert=session.cert
-        )
-        return timed_request(
-            session,
+        # A JSON-RPC error object is classified by its mnemonic whatever the HTTP status.
+        return self._attempt(
             prepared,
-            timeout=self.timeout_seconds,
-            record=self.on_exchange,
-            secrets=(token,),
             parse=lambda response: self._result_of(method, request_id, _decode(response.content)),
-            send_kwargs=send_kwargs,
             describe_url=describe,
-            inspect_error=lambda response: self._raise_rpc_error_in(method, response),
+            inspect_error=lambda response: raise_error_object(response, lambda error: self._rpc_error(method, error)),
         )
 
     def _result_of(self, method: str, request_id: str, body: Any) -> dict[str, Any]:
@@ -347,15 +339,6 @@ class UisHook(ServiceHttpHook):
         if body.get("id") is not None and str(body["id"]) != request_id:
             raise ServiceResponseError(f"UIS {method}: answer to request {body['id']!r}, not to {request_id!r}")
         return result
-
-    def _raise_rpc_error_in(self, method: str, response: requests.Response) -> None:
-        """A JSON-RPC error object is classified by its mnemonic whatever the HTTP status."""
-        try:
-            body = response.json()
-        except ValueError:
-            return
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            raise self._rpc_error(method, body["error"])
 
     def _rpc_error(self, method: str, error: Any) -> AirflowException:
         if not isinstance(error, dict):
