@@ -7,11 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
 from ident_hooks.exchange import ExchangeRecorder, ServiceAuthError, timed_request
+
+
+def service_url(host: str | None, port: int | None = None, default: str = "") -> str:
+    """A connection's URL as the hooks call it: ``default`` when the host is empty, https when it has
+    no scheme, the connection's port added when the host names none, no trailing slash."""
+    url = (host or "").strip() or default
+    if "://" not in url:
+        url = f"https://{url}"
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def raise_error_object(response: requests.Response, to_error: Callable[[dict], Exception]) -> None:

@@ -41,13 +41,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import msgspec
 import requests
 from airflow.sdk.exceptions import AirflowException
 
-from ident_hooks.base import ServiceHttpHook, raise_error_object
+from ident_hooks.base import ServiceHttpHook, raise_error_object, service_url
 from ident_hooks.exchange import (
     ServiceAuthError,
     ServiceResponseError,
@@ -70,16 +70,8 @@ def api_url(host: str | None, port: int | None = None) -> str:
     url = (host or "").strip()
     if not url:
         raise ValueError("a Flexbe connection needs the site URL in its host, e.g. https://clinic-promo.ru")
-    if "://" not in url:
-        url = f"https://{url}"
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if port and parts.port is None:
-        netloc = f"{netloc}:{port}"
-    path = parts.path.rstrip("/")
-    if not path.endswith(API_PATH.rstrip("/")):
-        path += API_PATH.rstrip("/")
-    return urlunsplit((parts.scheme, netloc, path + "/", "", ""))
+    base = service_url(url, port)
+    return (base if base.endswith(API_PATH.rstrip("/")) else base + API_PATH.rstrip("/")) + "/"
 
 
 def unix_seconds(moment: datetime) -> int:

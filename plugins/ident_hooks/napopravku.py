@@ -68,11 +68,11 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
 
-from ident_hooks.base import ServiceHttpHook
+from ident_hooks.base import ServiceHttpHook, service_url
 from ident_hooks.exchange import (
     ServiceAuthError,
     ServiceResponseError,
@@ -111,14 +111,7 @@ APPOINTMENT_FIELDS: tuple[str, ...] = (
 
 def api_url(host: str | None, port: int | None = None) -> str:
     """The API base URL of a connection: the default when empty, https when no scheme, no trailing slash."""
-    url = (host or "").strip() or DEFAULT_URL
-    if "://" not in url:
-        url = f"https://{url}"
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if port and parts.port is None:
-        netloc = f"{netloc}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return service_url(host, port, DEFAULT_URL)
 
 
 def _php_pairs(prefix: str, value: Any) -> Iterator[tuple[str, str]]:

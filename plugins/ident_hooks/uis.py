@@ -67,7 +67,7 @@ import msgspec
 import requests
 from airflow.sdk.exceptions import AirflowException
 
-from ident_hooks.base import ServiceHttpHook, raise_error_object
+from ident_hooks.base import ServiceHttpHook, raise_error_object, service_url
 from ident_hooks.exchange import (
     SECRET_PARAMS,
     ServiceAuthError,
@@ -103,14 +103,7 @@ HOOK_EXTRAS = ("media_url", "timezone")
 
 def api_url(host: str | None, port: int | None = None) -> str:
     """The Data API URL of a connection: default UIS host, https when no scheme, no trailing slash."""
-    url = (host or "").strip() or DEFAULT_URL
-    if "://" not in url:
-        url = f"https://{url}"
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if port and parts.port is None:
-        netloc = f"{netloc}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return service_url(host, port, DEFAULT_URL)
 
 
 def wire_datetime(moment: datetime, tz: ZoneInfo) -> str:
