@@ -79,17 +79,46 @@ class Lead:
     defect: str | None  # intended defect (one of DEFECT_KINDS) or None; never sent
 
 
-class LeadGenerator:
+class Arrivals:
+    """When item ``index`` of a deterministic stream appears (leads, appointments…): indexes
+    ``0 .. back_count-1`` are the back catalogue, ``per_day`` a day over the ``days`` before the
+    start at stratified random times (one per slot, so times grow with the index); index
+    ``back_count + j`` is the j-th live item, ``(j+1) * live_interval`` s after the start."""
+
+    def __init__(
+        self, seed: int, stream: str, start_time: datetime, days: int, per_day: int, live_interval: float
+    ) -> None:
+        self.seed, self._stream, self.start_time, self.live_interval = seed, stream, start_time, live_interval
+        self.back_count = per_day * max(days, 0)
+        self._window = timedelta(days=max(days, 0))
+
+    def arrival(self, index: int) -> datetime:
+        if index < self.back_count:
+            u = random.Random(stable_int(self.seed, self._stream, "time", index)).random()
+            return self.start_time - self._window + self._window * ((index + u) / self.back_count)
+        return self.start_time + timedelta(seconds=(index - self.back_count + 1) * self.live_interval)
+
+    def visible_count(self, now: datetime) -> int:
+        """Items (back catalogue + live) whose arrival is <= now."""
+        if now < self.start_time or self.live_interval <= 0:
+            return self.back_count
+        live = int((now - self.start_time).total_seconds() // self.live_interval)
+        # Guard float rounding at the boundary so this agrees exactly with arrival().
+        while self.arrival(self.back_count + live) <= now:
+            live += 1
+        while live > 0 and self.arrival(self.back_count + live - 1) > now:
+            live -= 1
+        return self.back_count + live
+
+
+class LeadGenerator(Arrivals):
     """Leads of one tenant. Cheap to build; leads are generated on first use and cached."""
 
     def __init__(
         self, seed: int, tenant: str, start_time: datetime, tz: tzinfo, days: int = 7, live_interval: float = 20.0
     ) -> None:
-        self.seed, self.tenant, self.tz = seed, tenant, tz
-        self.start_time = start_time
-        self.live_interval = live_interval
-        self.back_count = LEADS_PER_DAY * max(days, 0)
-        self._window = timedelta(days=max(days, 0))
+        super().__init__(seed, tenant, start_time, days, LEADS_PER_DAY, live_interval)
+        self.tenant, self.tz = tenant, tz
         # Ids carry the start minute: a restarted sandbox (whose catalogue is laid out relative to
         # its new start) serves new Ids, never an old Id at a new DateAndTime as no real service would.
         self.id_base = int(start_time.timestamp()) // 60 * 1_000_000 + stable_int(seed, tenant, "id-base") % 900_000
@@ -97,32 +126,10 @@ class LeadGenerator:
         self._kind_shift = stable_int(seed, tenant, "defect-kind") % len(DEFECT_KINDS)
         self._cache: dict[int, Lead] = {}
 
-    def arrival(self, index: int) -> datetime:
-        if index < self.back_count:
-            # Stratified: one lead per slot at a random point in it, so times grow with the index.
-            u = random.Random(stable_int(self.seed, self.tenant, "time", index)).random()
-            offset = self._window * ((index + u) / self.back_count)
-            return self.start_time - self._window + offset
-        live_no = index - self.back_count + 1
-        return self.start_time + timedelta(seconds=live_no * self.live_interval)
-
     def defect(self, index: int) -> str | None:
         if index % INVALID_EVERY != self._defect_phase:
             return None
         return DEFECT_KINDS[(index // INVALID_EVERY + self._kind_shift) % len(DEFECT_KINDS)]
-
-    def visible_count(self, now: datetime) -> int:
-        """Number of leads (back catalogue + live) whose arrival is <= now."""
-        if now < self.start_time or self.live_interval <= 0:
-            live = 0
-        else:
-            live = int((now - self.start_time).total_seconds() // self.live_interval)
-            # Guard float rounding at the boundary so this agrees exactly with arrival().
-            while self.arrival(self.back_count + live) <= now:
-                live += 1
-            while live > 0 and self.arrival(self.back_count + live - 1) > now:
-                live -= 1
-        return self.back_count + live
 
     def visible(self, now: datetime) -> list[Lead]:
         return [self.lead(i) for i in range(self.visible_count(now))]

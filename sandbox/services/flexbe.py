@@ -27,7 +27,7 @@ import re
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -49,6 +49,7 @@ from ..demo_data import (
     UTM_CONTENTS,
     UTM_SOURCES,
     UTM_TERMS,
+    Arrivals,
     _translit,
 )
 from ..faults import stable_int
@@ -127,41 +128,22 @@ class Lead:
     quirks: tuple[str, ...]
 
 
-class FlexbeLeads:
+class FlexbeLeads(Arrivals):
     """Leads of one site, a pure function of (seed, site, index) and the sandbox start time: indexes
     ``0 .. back_count-1`` are the back catalogue (stratified times over the ``days`` before the
     start), index ``back_count + j`` the j-th live lead, ``(j+1) * live_interval`` s after the start."""
 
     def __init__(self, seed: int, site: str, start_time: datetime, days: int, live_interval: float) -> None:
-        self.seed, self.site, self.start_time = seed, site, start_time
-        self.live_interval = live_interval
-        self.back_count = LEADS_PER_DAY * max(days, 0)
-        self._window = timedelta(days=max(days, 0))
+        super().__init__(seed, site, start_time, days, LEADS_PER_DAY, live_interval)
+        self.site = site
         # Ids carry the start minute, as demo_data's: a restarted sandbox never serves an old id at a new time.
         self.id_base = int(start_time.timestamp()) // 60 * 1_000_000 + stable_int(seed, site, "id-base") % 900_000
         self.num_base = 100 + stable_int(seed, site, "num-base") % 900
         self._defect_phase = stable_int(seed, site, "defect-phase") % DEFECT_CYCLE
         self._cache: dict[int, Lead] = {}
 
-    def arrival(self, index: int) -> datetime:
-        if index < self.back_count:
-            u = random.Random(stable_int(self.seed, self.site, "time", index)).random()
-            return self.start_time - self._window + self._window * ((index + u) / self.back_count)
-        return self.start_time + timedelta(seconds=(index - self.back_count + 1) * self.live_interval)
-
     def time(self, index: int) -> int:
         return math.floor(self.arrival(index).timestamp())
-
-    def visible_count(self, now: datetime) -> int:
-        """Leads (back catalogue + live) whose arrival is <= now."""
-        if now < self.start_time or self.live_interval <= 0:
-            return self.back_count
-        live = int((now - self.start_time).total_seconds() // self.live_interval)
-        while self.arrival(self.back_count + live) <= now:  # float rounding at the boundary
-            live += 1
-        while live > 0 and self.arrival(self.back_count + live - 1) > now:
-            live -= 1
-        return self.back_count + live
 
     def first_at_or_after(self, seconds: int, visible: int) -> int:
         """The first index whose ``time`` is >= ``seconds`` (times grow with the index)."""

@@ -39,6 +39,7 @@ from ..demo_data import (
     MOBILE_CODES,
     PATRONYMICS,
     SURNAMES,
+    Arrivals,
     _translit,
 )
 from ..faults import stable_int
@@ -96,7 +97,7 @@ class _Generated:
     patient_cancel_at: datetime | None  # history: cancelled later by the patient (or never)
 
 
-class AppointmentGenerator:
+class AppointmentGenerator(Arrivals):
     """Appointments of one account, a pure function of (seed, account, index) and the start time.
 
     Indexes ``0 .. back_count-1``: the history, ``APPOINTMENTS_PER_DAY`` a day over the ``days``
@@ -104,10 +105,8 @@ class AppointmentGenerator:
     created ``(j+1) * live_interval`` s after the start (as ``demo_data.LeadGenerator``)."""
 
     def __init__(self, seed: int, account: str, start_time: datetime, tz: tzinfo, days: int, live_interval: float):
-        self.seed, self.account, self.tz = seed, account, tz
-        self.start_time, self.live_interval = start_time, live_interval
-        self.back_count = APPOINTMENTS_PER_DAY * max(days, 0)
-        self._window = timedelta(days=max(days, 0))
+        super().__init__(seed, account, start_time, days, APPOINTMENTS_PER_DAY, live_interval)
+        self.account, self.tz = account, tz
         # uuids carry the start minute: a restarted sandbox never serves an old uuid with new data.
         self._uuid_seed = (seed, account, int(start_time.timestamp()) // 60)
         self._no_phone_phase = stable_int(seed, account, "no-phone") % NO_PHONE_EVERY
@@ -137,23 +136,6 @@ class AppointmentGenerator:
 
     def clinic_of(self, doctor_index: int) -> dict:
         return self.clinics[doctor_index % len(self.clinics)]
-
-    def arrival(self, index: int) -> datetime:
-        if index < self.back_count:
-            u = random.Random(stable_int(self.seed, self.account, "time", index)).random()
-            return self.start_time - self._window + self._window * ((index + u) / self.back_count)
-        return self.start_time + timedelta(seconds=(index - self.back_count + 1) * self.live_interval)
-
-    def visible_count(self, now: datetime) -> int:
-        if now < self.start_time or self.live_interval <= 0:
-            live = 0
-        else:
-            live = int((now - self.start_time).total_seconds() // self.live_interval)
-            while self.arrival(self.back_count + live) <= now:  # float rounding at the boundary
-                live += 1
-            while live > 0 and self.arrival(self.back_count + live - 1) > now:
-                live -= 1
-        return self.back_count + live
 
     def uuid(self, index: int) -> str:
         high = stable_int(*self._uuid_seed, "uuid-a", index)
