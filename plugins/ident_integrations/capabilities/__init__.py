@@ -72,10 +72,10 @@ def service_hook(settings: ResolvedCapability, store: Any) -> Iterator[tuple[Any
 def ident_dag(settings: ResolvedCapability, *, description: str, doc_md: str, **overrides: Any) -> Iterator[DAG]:
     """A DAG with what every IDENT DAG carries: its id, owner, tags, retries with backoff, the
     failure alert, one run at a time, and the capability's interval as schedule (overridable)."""
-    from ident_integrations.registry import SERVICES
+    from ident_integrations.registry import service_for
 
     args = default_args(settings)
-    pool = getattr(SERVICES.get(settings.service), "pool", None)
+    pool = service_for(settings).pool
     if pool:  # a service whose runs must not queue behind others (NaPopravku's 10-minute deadline)
         args["pool"] = pool
     kwargs: dict[str, Any] = {

@@ -105,8 +105,8 @@ def _mysqldb_insert(conn: Connection, sql: str, rows: Iterable[list[Any]]) -> No
     prefix, _, values = sql.partition(" VALUES ")
     if not values.startswith("(") or not values.endswith(")"):
         raise ValueError(f"not a single-row INSERT ... VALUES (...): {sql[:200]}")
-    cursor = conn.connection.dbapi_connection.cursor()
-    dbapi = conn.connection.dbapi_connection
+    dbapi = conn.connection.dbapi_connection  # the transaction's own connection
+    cursor = dbapi.cursor()
     quote, literal, encoding = dbapi.string_literal, dbapi.literal, dbapi.encoding
     head = prefix.encode(encoding) + b" VALUES "
     statement = bytearray(head)
