@@ -1,7 +1,7 @@
 """Per-service fault injection, switchable at runtime through the control API.
 
 Applied by a middleware in front of every emulated service, so a new service gets
-latency, 5xx bursts, revoked keys and broken bodies for free.
+latency, late answers, 5xx bursts, revoked keys and broken bodies for free.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class FaultUpdate(BaseModel):
     error_rate: float | None = Field(default=None, ge=0, le=1)
     fail_next: int | None = Field(default=None, ge=0)
     auth_failure: bool | None = None
+    slow_next: int | None = Field(default=None, ge=0)
+    slow_ms: int | None = Field(default=None, ge=0, le=600_000)
     malformed_rate: float | None = Field(default=None, ge=0, le=1)
     malformed_next: int | None = Field(default=None, ge=0)
 
@@ -52,6 +54,8 @@ class FaultState:
     error_rate: float = 0.0  # probability of a random 500/502/503
     fail_next: int = 0  # the next N requests get 503 (deterministic bursts for tests)
     auth_failure: bool = False  # every request gets 401, as if the key had been revoked
+    slow_next: int = 0  # the next N requests are answered only after slow_ms (timeouts for tests)
+    slow_ms: int = 2000
     malformed_rate: float = 0.0  # probability of a 200 whose body is not valid JSON
     malformed_next: int = 0  # the next N successful answers get a broken body
 
@@ -103,6 +107,9 @@ class FaultRegistry:
         if state.fail_next > 0:
             state.fail_next -= 1
             return PlainTextResponse("Service Unavailable", status_code=503)
+        if state.slow_next > 0:
+            state.slow_next -= 1
+            await asyncio.sleep(state.slow_ms / 1000)  # the real answer, too late for a short timeout
         if state.error_rate and rng.random() < state.error_rate:
             status, text = rng.choice(_ERRORS)
             return PlainTextResponse(text, status_code=status)

@@ -25,7 +25,7 @@ import math
 import random
 import re
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -306,11 +306,21 @@ class LimitUpdate(BaseModel):
     window_seconds: float = Field(default=60.0, gt=0, le=86_400)  # shorter windows make tests quick
 
 
+class ForcedError(BaseModel):
+    """Body of ``POST /_sandbox/flexbe/{site}/errors``: the next ``count`` API calls answer error ``code``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: int
+    count: int = Field(default=1, ge=1, le=1000)
+
+
 @dataclass
 class _Site:
     leads: FlexbeLeads
     statuses: dict[str, int] = field(default_factory=dict)  # id -> status set by changeLead
     injected: list[dict] = field(default_factory=list)  # raw leads served as-is
+    forced: deque[int] = field(default_factory=deque)  # error codes the next API calls answer
     per_minute: int | None = None
     window_seconds: float = 60.0
     anchor: float = 0.0  # when the limit was set: windows are counted from it
@@ -457,6 +467,10 @@ def create(ctx: SandboxContext) -> Service:
         params = await params_of(request)
         key = params.get("api_key", "")
         method = params.get("method", "")
+        if state.forced:
+            code = state.forced.popleft()
+            state.errors[code] += 1
+            return _error(code)
         if not key or not hmac.compare_digest(key.encode(), ctx.settings.key.encode()):
             state.errors[0] += 1
             return _error(0)
@@ -494,6 +508,16 @@ def create(ctx: SandboxContext) -> Service:
         state.per_minute, state.window_seconds = update.per_minute, update.window_seconds
         state.anchor, state.window, state.used = service.now().timestamp(), 0, 0
         return JSONResponse({"site": site, "per_minute": state.per_minute, "window_seconds": state.window_seconds})
+
+    @control.post("/{site}/errors")
+    async def force_errors(site: str, forced: ForcedError) -> Response:
+        if missing := _unknown_site(site):
+            return missing
+        if forced.code not in ERRORS:
+            return JSONResponse({"detail": f"Unknown code; known: {sorted(ERRORS)}"}, status_code=422)
+        state = service.site(site)
+        state.forced.extend([forced.code] * forced.count)
+        return JSONResponse({"site": site, "pending": list(state.forced)})
 
     @control.delete("/{site}/state")
     async def reset_state(site: str) -> Response:

@@ -56,6 +56,7 @@ SORTABLE = ("created_at", "updated_at", "start_time", "end_time", "uuid")  # [as
 SOURCES = ("site", "mobile_app", "widget", "call_center")  # [assumed] values of `source`
 SERVICES = ("101", "102", "103", "104", "105", "106", "107", "108")
 CANCELLED_MESSAGE = "The appointment is cancelled."  # [assumed] set-received on a cancelled one
+THROTTLED_MESSAGE = "Too Many Attempts."  # Laravel's ThrottleRequests (429, Retry-After in seconds)
 LARAVEL_TIME = "%Y-%m-%dT%H:%M:%S.000000Z"  # Laravel's default JSON form of a date-time (UTC)
 PLAIN_TIME = "%Y-%m-%d %H:%M:%S"  # start_time/end_time [assumed]: UTC wall time, no zone
 CLINICS = (("1", "Стоматология «Дента» на Невском", "Невский пр., 100"), ("2", "Стоматология «Дента» в Купчино", None))
@@ -232,6 +233,8 @@ class _Account:
     cancel_after: float = DEFAULT_CANCEL_AFTER
     acks: dict[str, _Ack] = field(default_factory=dict)
     injected: list[_Injected] = field(default_factory=list)
+    throttled: int = 0  # the next N API requests get Laravel's 429
+    retry_after: int = 1
 
 
 @dataclass
@@ -444,7 +447,12 @@ def create(ctx: SandboxContext) -> Service:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), ctx.settings.key.encode()):
             return JSONResponse({"message": "Unauthenticated."}, status_code=401)
-        return service.account(account)
+        acc = service.account(account)
+        if acc.throttled > 0:
+            acc.throttled -= 1
+            headers = {"Retry-After": str(acc.retry_after), "X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"}
+            return JSONResponse({"message": THROTTLED_MESSAGE}, status_code=429, headers=headers)
+        return acc
 
     @router.get("/{account}/api/v1/appointments")
     async def appointments(account: str, request: Request) -> Response:
@@ -613,6 +621,18 @@ def create(ctx: SandboxContext) -> Service:
             return JSONResponse({"detail": "seconds must be a number >= 0"}, status_code=422)
         acc.cancel_after = float(seconds)
         return JSONResponse({"account": account, "cancel_after": acc.cancel_after})
+
+    @control.put("/{account}/throttle")
+    async def throttle(account: str, update: Annotated[dict[str, Any], Body()]) -> Response:
+        """The next ``count`` API requests get 429 "Too Many Attempts." with ``Retry-After: retry_after``."""
+        acc = known(account)
+        if isinstance(acc, Response):
+            return acc
+        count, retry_after = update.get("count", 1), update.get("retry_after", 1)
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (count, retry_after)):
+            return JSONResponse({"detail": "count and retry_after must be whole numbers >= 0"}, status_code=422)
+        acc.throttled, acc.retry_after = count, retry_after
+        return JSONResponse({"account": account, "throttled": acc.throttled, "retry_after": acc.retry_after})
 
     @control.get("/{account}/stats")
     async def stats(account: str) -> Response:
