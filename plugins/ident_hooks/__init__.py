@@ -66,5 +66,18 @@ def get_provider_info() -> dict:
                     },
                 },
             },
+            {
+                "connection-type": "ident_top32",
+                "hook-class-name": "ident_hooks.top32.Top32Hook",
+                "hook-name": "IDENT: 32top partner API (assumed contract)",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "Partner API URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "https://app.32top.ru/api/partner/v1",
+                        "extra": '{"timeout": 45}',
+                    },
+                },
+            },
         ],
     }

@@ -42,13 +42,13 @@ def config_error(integration: dict) -> str:
 
 
 def test_a_planned_service_cannot_run_a_capability_yet():
-    message = config_error({"service": "top32", "leads": {}})
-    assert "integration 'x', field '(the whole entry)': service 'top32' cannot import leads yet" in message
+    message = config_error({"service": "prodoctorov", "leads": {}})
+    assert "integration 'x', field '(the whole entry)': service 'prodoctorov' cannot import leads yet" in message
 
 
 def test_a_planned_service_with_its_block_disabled_is_accepted():
     config = parse_config(
-        {"integrations": [{"name": "x", "service": "top32", "conn_id": "c", "leads": {"enabled": False}}]}, "t"
+        {"integrations": [{"name": "x", "service": "prodoctorov", "conn_id": "c", "leads": {"enabled": False}}]}, "t"
     )
     assert config.enabled() == []
 
@@ -83,3 +83,8 @@ def test_a_source_asked_of_a_service_that_lacks_it_is_a_clear_error(monkeypatch)
     assert "service 'tel' cannot import leads yet" in config_error({"service": "tel", "leads": {}})
     with pytest.raises(ValueError, match="service 'tel' has no source for 'leads'"):
         calls_only.source("leads")
+
+
+def test_a_service_is_either_registered_or_planned_never_both():
+    assert not set(registry.SERVICES) & set(registry.PLANNED_SERVICES)
+    assert registry.SERVICES["top32"].supports("leads") and "top32" in registry.known_services()
