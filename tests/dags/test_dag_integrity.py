@@ -86,10 +86,19 @@ def test_lead_dags_announce_new_leads_on_the_asset_the_example_is_scheduled_on(b
     assert example.doc_md and example.tags >= {"ident", "leads"} and all(t.retries >= 1 for t in example.tasks)
 
 
-def test_lead_dags_run_every_interval_minutes(bag):
+def test_lead_dags_poll_every_interval_minutes_or_are_watched(bag):
     from datetime import timedelta
 
-    assert bag.dags["ident_leads__site"].timetable.delta == timedelta(minutes=2)
+    from ident_integrations.watch import SAFETY_NET, NewLeadsTrigger
+
+    assert bag.dags["ident_leads__landing"].timetable.delta == timedelta(minutes=2)  # mode: poll
+    # mode: watch (the demo's site): the Asset its watcher's trigger updates, or the hourly safety net
+    watched = bag.dags["ident_leads__site"].timetable
+    (source,) = watched.asset_condition.objects
+    (watcher,) = source.watchers
+    assert source.name == "ident_lead_source__site" and isinstance(watcher.trigger, NewLeadsTrigger)
+    assert watcher.trigger.serialize()[1]["watch_seconds"] == 10
+    assert watched.timetable.delta == SAFETY_NET
 
 
 def test_call_dags_have_real_data_intervals_of_interval_minutes(bag):

@@ -107,6 +107,14 @@ def test_env_var_selects_the_file(tmp_path, monkeypatch):
             {"integrations": [MINIMAL["integrations"][0], MINIMAL["integrations"][0]]},
             "integration name 'site' is used twice",
         ),
+        (
+            {"integrations": [{"name": "w", "service": "clinic_http", "conn_id": "c", "leads": {"mode": "push"}}]},
+            "integration 'w', field 'leads.mode': Input should be 'poll' or 'watch'",
+        ),
+        (
+            {"integrations": [{"name": "w", "service": "clinic_http", "conn_id": "c", "leads": {"watch_seconds": 0}}]},
+            "integration 'w', field 'leads.watch_seconds': Input should be greater than or equal to 1",
+        ),
         ({"clinic": {"timezone": "Mars/Olympus"}}, "field 'clinic.timezone': unknown timezone 'Mars/Olympus'"),
         ({"defaults": {"timeout_seconds": -1}}, "field 'defaults.timeout_seconds': Input should be greater than 0"),
     ],

@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import pendulum
 from airflow.sdk import DAG, Asset, task
 from airflow.sdk.exceptions import AirflowSkipException
+from pydantic import Field
 
 from ident_integrations.cache_check import Comparison, reconcile
 from ident_integrations.capabilities import Capability, date_param, ident_dag, service_hook
@@ -46,6 +47,10 @@ class LeadSettings(CapabilitySettings):
     table: TableName = "Tickets"
     # Flexbe (IDENT's "Тип поля" / "Имя поля"): our field -> a form field's type or name, over the defaults.
     field_map: dict[Literal["name", "phone", "email", "comment", "doctor"], str] = {}
+    # poll: a run every interval_minutes (IDENT's way); watch: a trigger looks every watch_seconds
+    # and starts a run as soon as a new lead is there (ident_integrations.watch).
+    mode: Literal["poll", "watch"] = "poll"
+    watch_seconds: Annotated[float, Field(ge=1, le=600)] = 10
 
 
 @dataclass(frozen=True)
@@ -151,15 +156,30 @@ def check_leads(settings: ResolvedCapability, start: datetime, end: datetime) ->
     return comparison
 
 
+def _cadence(block: LeadSettings) -> str:
+    if block.mode == "watch":
+        return f"within seconds (watched every {block.watch_seconds:g} s)"
+    return f"every {block.interval_minutes} min"
+
+
 def _doc(settings: ResolvedCapability) -> str:
     block = settings.block
     start = block.start_date or "the day the integration was first run"
+    if block.mode == "watch":
+        when = (
+            f"A watcher in the triggerer (`leads.mode: watch`) looks at the service every "
+            f"{block.watch_seconds:g} s and starts a run as soon as a lead is there that is not stored "
+            f"yet (the Asset `ident_lead_source__{settings.integration}`); a run also starts hourly as "
+            "a safety net. If runs stop coming, check the triggerer's log."
+        )
+    else:
+        when = f"Every {block.interval_minutes} min"
     return f"""
 ## Leads from `{settings.integration}` ({settings.service})
 
 {settings.description}
 
-**What it does.** Every {block.interval_minutes} min it asks the service (connection
+**What it does.** {when}: it asks the service (connection
 `{settings.conn_id}`) for leads and writes them to `ident_leads` in the IDENT database
 (connection `{settings.ident_conn_id}`).
 
@@ -186,12 +206,14 @@ trigger the DAG with the parameter `from_date` (YYYY-MM-DD).
 
 
 def build_dag(settings: ResolvedCapability) -> DAG:
+    from ident_integrations.watch import watch_schedule
+
+    overrides = {"schedule": watch_schedule(settings)} if settings.block.mode == "watch" else {}
     with ident_dag(
         settings,
-        description=(
-            f"Leads from {settings.integration} ({settings.service}) every {settings.block.interval_minutes} min"
-        ),
+        description=f"Leads from {settings.integration} ({settings.service}) {_cadence(settings.block)}",
         doc_md=_doc(settings),
+        **overrides,
         params={
             "from_date": date_param("Manual runs only: load from 00:00 of this date instead of the usual window."),
         },

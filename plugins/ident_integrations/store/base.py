@@ -227,18 +227,7 @@ class CapabilityStore:
     def _quarantine(self, conn: Connection, records: Sequence[RejectedRecord], now: datetime) -> int:
         """Store each rejected record once (by payload hash) with its reason; returns how many were new."""
         by_hash = {payload_hash(record.raw): record for record in records}
-        hashes = list(by_hash)
-        known: set[str] = set()
-        for start in range(0, len(hashes), IN_LIST_CHUNK):
-            known.update(
-                conn.scalars(
-                    select(rejects.c.record_hash).where(
-                        rejects.c.integration == self.integration,
-                        rejects.c.capability == self.capability,
-                        rejects.c.record_hash.in_(hashes[start : start + IN_LIST_CHUNK]),
-                    )
-                )
-            )
+        known = self._known_rejects(conn, list(by_hash))
         rows = [
             {
                 "integration": self.integration,
@@ -255,6 +244,25 @@ class CapabilityStore:
         if rows:
             bulk_write(conn, rejects.insert(), rows)
         return len(rows)
+
+    def known_rejects(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these payload hashes are in ``ident_rejects`` already."""
+        with self.db.begin() as conn:
+            return self._known_rejects(conn, hashes)
+
+    def _known_rejects(self, conn: Connection, hashes: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for start in range(0, len(hashes), IN_LIST_CHUNK):
+            known.update(
+                conn.scalars(
+                    select(rejects.c.record_hash).where(
+                        rejects.c.integration == self.integration,
+                        rejects.c.capability == self.capability,
+                        rejects.c.record_hash.in_(hashes[start : start + IN_LIST_CHUNK]),
+                    )
+                )
+            )
+        return known
 
     def log_exchanges(self, exchanges: Sequence[Exchange]) -> None:
         """Write the exchange log in its own transaction, so it survives a failed load."""
