@@ -23,6 +23,7 @@ SERVICE_MODULES = [
     "uis",  # UIS / CoMagic Data API v2.0 (JSON-RPC): /uis/{account}/v2.0
     "napopravku",  # NaPopravku RTA API: /napopravku/{account}/api/v1/appointments
     "flexbe",  # Flexbe landing pages, legacy per-site API: /flexbe/{site}/mod/api/
+    "top32",  # 32top partner API, an ASSUMED contract (none is public): /top32/{account}/api/partner/v1/leads
 ]
 
 
