@@ -42,9 +42,11 @@ flexbe = {"conn_type": "ident_flexbe", "host": f"http://127.0.0.1:{port}/flexbe/
           "description": "Sandbox Flexbe site API (site 'promo')"}
 napopravku = {"conn_type": "ident_napopravku", "host": f"http://127.0.0.1:{port}/napopravku/clinic/api/v1",
               "password": key, "description": "Sandbox NaPopravku RTA API (account 'clinic')"}
+top32 = {"conn_type": "ident_top32", "host": f"http://127.0.0.1:{port}/top32/clinic/api/partner/v1", "password": key,
+         "description": "Sandbox 32top partner API, an assumed contract (account 'clinic')"}
 json.dump({"ident_db": {"conn_type": "sqlite", "host": ident_db, "description": "IDENT database (demo SQLite)"},
            "clinic_site": clinic("site"), "clinic_landing": clinic("landing"), "uis_main": uis,
-           "napopravku_main": napopravku, "flexbe_promo": flexbe},
+           "napopravku_main": napopravku, "flexbe_promo": flexbe, "top32_main": top32},
           open(out, "w"), indent=2)
 PY
 chmod 600 "$AIRFLOW_HOME/demo-connections.json"
@@ -89,7 +91,8 @@ cat <<EOF
   Sandbox        http://127.0.0.1:$SANDBOX_PORT/_sandbox/docs   (fault switches: sandbox/README.md)
   IDENT database $IDENT_DB (SQLite)
   Lead DAGs      ident_leads__site, ident_leads__landing (clinic service), ident_leads__telephony (UIS),
-                 ident_leads__napopravku (NaPopravku), ident_leads__promo (Flexbe) — every 2 min
+                 ident_leads__napopravku (NaPopravku), ident_leads__promo (Flexbe),
+                 ident_leads__top32 (32top, assumed contract) — every 2 min
   Call history   ident_calls__telephony (every 3 h; its first run loads the last 30 days)
 
   Progress is printed every 30 s. Ctrl-C stops everything.
