@@ -8,6 +8,7 @@ import secrets
 import sys
 
 from .app import create_app
+from .clinic_tables import TABLE, TENANT
 from .serve import bind, make_server
 from .settings import Settings
 
@@ -37,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--timezone", default="Europe/Moscow", help="zone of emitted dates and of offset-less input")
     p.add_argument("--key-file", help=f"file holding the integration key (else env {KEY_ENV}, else random)")
+    p.add_argument(
+        "--clinic-db", metavar="PATH", help="SQLite file to keep the clinic's own Tickets table in (default: none)"
+    )
     faults = p.add_argument_group("faults at start-up (switchable later via /_sandbox/faults)")
     faults.add_argument("--latency-ms", type=int, default=0)
     faults.add_argument("--error-rate", type=_rate, default=0.0, help="probability of a 500/502/503")
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         error_rate=args.error_rate,
         auth_failure=args.auth_failure,
         malformed_rate=args.malformed_rate,
+        clinic_db=args.clinic_db,
     )
     app = create_app(settings)
     sock = bind(args.host, args.port)
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         f"control API: {base}/_sandbox/health)",
         flush=True,
     )
+    if args.clinic_db:
+        print(f"clinic's own database: table {TABLE} (leads of tenant {TENANT}) in {args.clinic_db}", flush=True)
     if generated:
         # Printed once so a developer can copy it; set SANDBOX_INTEGRATION_KEY to choose it instead.
         print(f"generated integration key (header IDENT-Integration-Key): {key}", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 import time
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -12,6 +13,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import control
+from .clinic_tables import ClinicTables
 from .clock import format_iso
 from .context import SandboxContext, require_loopback
 from .settings import Settings
@@ -29,13 +31,26 @@ SERVICE_MODULES = [
 
 def create_app(settings: Settings) -> FastAPI:
     ctx = SandboxContext.from_settings(settings)
+    # The clinic's own database (--clinic-db): written at start-up and in the background, not served.
+    tables = ClinicTables(ctx, settings.clinic_db) if settings.clinic_db else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if tables is not None:
+            tables.start()
+        yield
+        if tables is not None:
+            tables.stop()
+
     app = FastAPI(
         title="IDENT integrations sandbox",
         docs_url="/_sandbox/docs",
         openapi_url="/_sandbox/openapi.json",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.clinic_tables = tables
     loopback = [Depends(require_loopback)]
 
     for module_name in SERVICE_MODULES:

@@ -15,6 +15,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def make_server(app: FastAPI) -> uvicorn.Server:
     # log_config=None: do not reconfigure the host process's logging (matters inside pytest/Airflow);
-    # access_log=False: the app prints its own key-free request line.
-    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="off")
+    # access_log=False: the app prints its own key-free request line; lifespan="on": the app's
+    # start-up and shutdown run (the clinic tables' writer).
+    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="on")
     return uvicorn.Server(config)

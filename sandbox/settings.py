@@ -23,6 +23,7 @@ class Settings:
     auth_failure: bool = False
     malformed_rate: float = 0.0
     log_requests: bool = True  # one line per request on stdout
+    clinic_db: str | None = None  # SQLite file of the clinic's own tables (clinic_tables.py); None = off
 
     def __post_init__(self) -> None:
         # Call ids keep a range of live calls per day; a shorter interval would overflow it.

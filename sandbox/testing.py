@@ -41,6 +41,7 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_requests: bool = True,
+        clinic_db: str | None = None,
     ) -> None:
         self.key = key or secrets.token_urlsafe(24)  # random per server unless a test pins one
         self.settings = Settings(
@@ -59,6 +60,7 @@ class SandboxServer:
             auth_failure=auth_failure,
             malformed_rate=malformed_rate,
             log_requests=log_requests,
+            clinic_db=clinic_db,
         )
         self._host, self._port = host, port
         self.app = None
