@@ -10,6 +10,7 @@ SMOKE=0; [ "${1:-}" = "--smoke" ] && SMOKE=1
 source scripts/airflow-env.sh
 SANDBOX_PORT=${DEMO_SANDBOX_PORT:-8765}
 IDENT_DB=$AIRFLOW_HOME/ident.db
+CLINIC_DB=$AIRFLOW_HOME/clinic-site.db  # the clinic's own tables, kept by the sandbox (--clinic-db)
 LOGS=$AIRFLOW_HOME/demo-logs
 mkdir -p "$AIRFLOW_HOME" "$LOGS"
 
@@ -30,9 +31,9 @@ chmod 600 "$KEY_FILE"
 
 say "preparing the Airflow metadata database in $AIRFLOW_HOME"
 airflow db migrate > "$LOGS/db-migrate.log" 2>&1 || { tail -30 "$LOGS/db-migrate.log"; exit 1; }
-python - "$AIRFLOW_HOME/demo-connections.json" "$KEY_FILE" "$SANDBOX_PORT" "$IDENT_DB" <<'PY'
+python - "$AIRFLOW_HOME/demo-connections.json" "$KEY_FILE" "$SANDBOX_PORT" "$IDENT_DB" "$CLINIC_DB" <<'PY'
 import json, sys
-out, key_file, port, ident_db = sys.argv[1:]
+out, key_file, port, ident_db, clinic_db = sys.argv[1:]
 key = open(key_file).read().strip()
 clinic = lambda tenant: {"conn_type": "ident_clinic_http", "host": f"http://127.0.0.1:{port}/clinic_http/{tenant}",
                          "password": key, "description": f"Sandbox clinic service ({tenant})"}
@@ -46,7 +47,9 @@ top32 = {"conn_type": "ident_top32", "host": f"http://127.0.0.1:{port}/top32/cli
          "description": "Sandbox 32top partner API, an assumed contract (account 'clinic')"}
 json.dump({"ident_db": {"conn_type": "sqlite", "host": ident_db, "description": "IDENT database (demo SQLite)"},
            "clinic_site": clinic("site"), "clinic_landing": clinic("landing"), "uis_main": uis,
-           "napopravku_main": napopravku, "flexbe_promo": flexbe, "top32_main": top32},
+           "napopravku_main": napopravku, "flexbe_promo": flexbe, "top32_main": top32,
+           "clinic_tables": {"conn_type": "sqlite", "host": clinic_db,
+                             "description": "The clinic's own database (sandbox SQLite, table Tickets)"}},
           open(out, "w"), indent=2)
 PY
 chmod 600 "$AIRFLOW_HOME/demo-connections.json"
@@ -71,7 +74,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say "starting the sandbox on 127.0.0.1:$SANDBOX_PORT (log: $LOGS/sandbox.log)"
-setsid python -m sandbox --port "$SANDBOX_PORT" --key-file "$KEY_FILE" > "$LOGS/sandbox.log" 2>&1 &
+setsid python -m sandbox --port "$SANDBOX_PORT" --key-file "$KEY_FILE" --clinic-db "$CLINIC_DB" > "$LOGS/sandbox.log" 2>&1 &
 pids+=($!)
 say "starting airflow standalone on port $AIRFLOW__API__PORT (log: $LOGS/standalone.log)"
 setsid airflow standalone > "$LOGS/standalone.log" 2>&1 &
@@ -92,7 +95,8 @@ cat <<EOF
   IDENT database $IDENT_DB (SQLite)
   Lead DAGs      ident_leads__site, ident_leads__landing (clinic service), ident_leads__telephony (UIS),
                  ident_leads__napopravku (NaPopravku), ident_leads__promo (Flexbe),
-                 ident_leads__top32 (32top, assumed contract) — every 2 min
+                 ident_leads__top32 (32top, assumed contract),
+                 ident_leads__booking_db (the clinic's own tables, $CLINIC_DB) — every 2 min
   Call history   ident_calls__telephony (every 3 h; its first run loads the last 30 days)
 
   Progress is printed every 30 s. Ctrl-C stops everything.

@@ -68,7 +68,8 @@ def test_the_cache_check_has_a_task_per_checkable_integration_and_runs_daily_in_
 
     dag = bag.dags["ident_cache_check"]
     # every checkable integration; not NaPopravku, which cannot re-pull a closed day
-    checked = {"leads__site", "leads__landing", "leads__telephony", "leads__promo", "leads__top32", "calls__telephony"}
+    checked = {"leads__site", "leads__landing", "leads__telephony", "leads__promo", "leads__top32", "leads__booking_db"}
+    checked |= {"calls__telephony"}
     assert {task.task_id for task in dag.tasks} == checked
     assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("30 5 * * *", "Europe/Moscow")
     assert "ident_cache_check_report" in dag.doc_md and dag.tags >= {"ident", "cache_check"}

@@ -34,7 +34,8 @@ def test_demo_stack_loads_leads_with_green_runs(tmp_path):
     assert "smoke check passed" in result.stdout
     assert "ident_leads__site=success" in result.stdout and "ident_leads__landing=success" in result.stdout
     assert "ident_calls__telephony=success" in result.stdout
-    for dag_id in ("ident_leads__telephony", "ident_leads__napopravku", "ident_leads__promo", "ident_leads__top32"):
+    lead_dags = ("telephony", "napopravku", "promo", "top32", "booking_db")
+    for dag_id in (f"ident_leads__{name}" for name in lead_dags):
         assert f"{dag_id}=success" in result.stdout, dag_id
     # every process the demo started is gone: nothing listens on its ports, no sandbox with its key file
     for port in (env["DEMO_SANDBOX_PORT"], env["DEMO_AIRFLOW_PORT"]):
