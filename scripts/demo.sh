@@ -96,7 +96,8 @@ cat <<EOF
   Lead DAGs      ident_leads__site, ident_leads__landing (clinic service), ident_leads__telephony (UIS),
                  ident_leads__napopravku (NaPopravku), ident_leads__promo (Flexbe),
                  ident_leads__top32 (32top, assumed contract),
-                 ident_leads__booking_db (the clinic's own tables, $CLINIC_DB) — every 2 min
+                 ident_leads__booking_db (the clinic's own tables, $CLINIC_DB) — every 2 min;
+                 ident_leads__site is watched (leads.mode: watch): a run within seconds of each lead
   Call history   ident_calls__telephony (every 3 h; its first run loads the last 30 days)
 
   Progress is printed every 30 s. Ctrl-C stops everything.

@@ -43,6 +43,11 @@ def last_finished_runs(port: str) -> dict[str, str]:
         runs = api(port, f"/api/v2/dags/{dag['dag_id']}/dagRuns?order_by=-run_after&limit=5", token)["dag_runs"]
         finished = [run["state"] for run in runs if run["state"] in ("success", "failed")]
         states[dag["dag_id"]] = finished[0] if finished else (runs[0]["state"] if runs else "no run yet")
+        if "watch" in {tag["name"] for tag in dag["tags"]} and states[dag["dag_id"]] == "success":
+            # a watched DAG counts once its watcher (the triggerer) has started a green run
+            path = f"/api/v2/dags/{dag['dag_id']}/dagRuns?run_type=asset_triggered&state=success&limit=1"
+            if not api(port, path, token)["dag_runs"]:
+                states[dag["dag_id"]] = "waiting for its watcher"
     return states
 
 

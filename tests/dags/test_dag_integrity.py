@@ -100,6 +100,7 @@ def test_lead_dags_poll_every_interval_minutes_or_are_watched(bag):
     assert source.name == "ident_lead_source__site" and isinstance(watcher.trigger, NewLeadsTrigger)
     assert watcher.trigger.serialize()[1]["watch_seconds"] == 10
     assert watched.timetable.delta == SAFETY_NET
+    assert "watch" in bag.dags["ident_leads__site"].tags and "watch" not in bag.dags["ident_leads__landing"].tags
 
 
 def test_call_dags_have_real_data_intervals_of_interval_minutes(bag):

@@ -208,7 +208,9 @@ trigger the DAG with the parameter `from_date` (YYYY-MM-DD).
 def build_dag(settings: ResolvedCapability) -> DAG:
     from ident_integrations.watch import watch_schedule
 
-    overrides = {"schedule": watch_schedule(settings)} if settings.block.mode == "watch" else {}
+    overrides: dict[str, Any] = {}
+    if settings.block.mode == "watch":  # tagged, so the UI can list the watched DAGs
+        overrides.update(schedule=watch_schedule(settings), tags=["ident", NAME, settings.service, "watch"])
     with ident_dag(
         settings,
         description=f"Leads from {settings.integration} ({settings.service}) {_cadence(settings.block)}",
