@@ -16,7 +16,13 @@ from ident_integrations.store import migrate
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 TABLES = {
     "ident_leads", "ident_sync_state", "ident_rejects", "ident_exchange_log", "ident_calls", "ident_ongoing_calls",
-    "ident_cache_check_report",
+    "ident_cache_check_report", "ident_branches", "ident_doctors", "ident_doctor_branches", "ident_work_intervals",
+    "ident_appointments", "ident_patients", "ident_schedule_rules", "ident_doctor_export",
+}  # fmt: skip
+WITHOUT_DATETIMES = {"ident_doctor_branches", "ident_branches", "ident_patients"}
+SCHEDULE_TABLES = {
+    "ident_branches", "ident_doctors", "ident_doctor_branches", "ident_work_intervals", "ident_appointments",
+    "ident_patients", "ident_schedule_rules", "ident_doctor_export",
 }  # fmt: skip
 LEAD_COLUMNS_REQUIRED = {
     "integration", "external_id", "created_at", "phone_raw", "phone", "full_name", "surname", "name",
@@ -57,7 +63,8 @@ def test_sql_server_uses_unicode_text_precise_utc_times_and_case_sensitive_ids()
     tables = table_blocks(migrate.upgrade_sql("mssql"))
     for name, block in tables.items():
         assert not re.search(r"(?<!N)VARCHAR\(|\bNTEXT\b|\bTEXT\b", block), name  # NVARCHAR only
-        assert "DATETIME2(6)" in block and " DATETIME " not in block, name  # never the 3 ms DATETIME
+        assert " DATETIME " not in block, name  # never the 3 ms DATETIME
+        assert ("DATETIME2(6)" in block) == (name not in WITHOUT_DATETIMES), name
     for name in ("ident_leads", "ident_calls", "ident_ongoing_calls"):
         assert "external_id NVARCHAR(191) COLLATE Latin1_General_100_BIN2 NOT NULL" in tables[name], name
     assert "is_lost BIT NOT NULL" in tables["ident_calls"]
@@ -66,11 +73,32 @@ def test_sql_server_uses_unicode_text_precise_utc_times_and_case_sensitive_ids()
     assert "enabled_on DATE NOT NULL" in tables["ident_sync_state"]
 
 
+def test_sql_server_schedule_tables_take_idents_own_ids_and_index_the_exports_reads():
+    sql = migrate.upgrade_sql("mssql")
+    tables = table_blocks(sql)
+    for name in SCHEDULE_TABLES:
+        assert "IDENTITY" not in tables[name], name  # rows keep the ids IDENT gave them
+    assert "id BIGINT NOT NULL, \n    name NVARCHAR(255) NOT NULL" in tables["ident_doctors"]
+    assert "active BIT NOT NULL" in tables["ident_doctors"]
+    assert "created_at DATETIME2(6) NOT NULL" in tables["ident_doctors"]
+    assert "timezone NVARCHAR(64) NOT NULL" in tables["ident_branches"]
+    assert "PRIMARY KEY (doctor_id, branch_id, starts_at)" in tables["ident_work_intervals"]
+    assert "exported BIT NOT NULL" in tables["ident_doctor_export"]
+    assert "slot_minutes INTEGER NOT NULL" in tables["ident_schedule_rules"]
+    assert "new_doctors_excluded_since DATETIME2(6) NULL" in tables["ident_schedule_rules"]
+    for index in (
+        "ix_ident_work_intervals_time ON ident_work_intervals (starts_at, ends_at)",
+        "ix_ident_appointments_doctor ON ident_appointments (doctor_id, branch_id, starts_at)",
+        "ix_ident_appointments_time ON ident_appointments (starts_at, ends_at)",
+    ):
+        assert f"CREATE INDEX {index};\n\nGO" in sql, index
+
+
 def test_mysql_tables_are_utf8mb4_with_case_sensitive_lead_ids():
     tables = table_blocks(migrate.upgrade_sql("mysql"))
     for name, block in tables.items():
         assert block.rstrip().endswith("CHARSET=utf8mb4"), name
-        assert "DATETIME(6)" in block, name
+        assert ("DATETIME(6)" in block) == (name not in WITHOUT_DATETIMES), name
     for name in ("ident_leads", "ident_calls", "ident_ongoing_calls"):
         assert "external_id VARCHAR(191) COLLATE utf8mb4_bin NOT NULL" in tables[name], name
     assert "raw_payload LONGTEXT NOT NULL" in tables["ident_leads"]

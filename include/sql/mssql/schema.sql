@@ -207,6 +207,121 @@ UPDATE ident_alembic_version SET version_num='0003' WHERE ident_alembic_version.
 
 GO
 
+-- Running upgrade 0003 -> 0004
+
+CREATE TABLE ident_branches (
+    id BIGINT NOT NULL, 
+    name NVARCHAR(255) NOT NULL, 
+    address NVARCHAR(500) NULL, 
+    phone NVARCHAR(32) NULL, 
+    timezone NVARCHAR(64) NOT NULL, 
+    CONSTRAINT pk_ident_branches PRIMARY KEY (id)
+);
+
+GO
+
+CREATE TABLE ident_doctors (
+    id BIGINT NOT NULL, 
+    name NVARCHAR(255) NOT NULL, 
+    specialty NVARCHAR(255) NULL, 
+    active BIT NOT NULL, 
+    created_at DATETIME2(6) NOT NULL, 
+    CONSTRAINT pk_ident_doctors PRIMARY KEY (id)
+);
+
+GO
+
+CREATE TABLE ident_doctor_branches (
+    doctor_id BIGINT NOT NULL, 
+    branch_id BIGINT NOT NULL, 
+    CONSTRAINT pk_ident_doctor_branches PRIMARY KEY (doctor_id, branch_id)
+);
+
+GO
+
+CREATE INDEX ix_ident_doctor_branches_branch ON ident_doctor_branches (branch_id);
+
+GO
+
+CREATE TABLE ident_work_intervals (
+    doctor_id BIGINT NOT NULL, 
+    branch_id BIGINT NOT NULL, 
+    starts_at DATETIME2(6) NOT NULL, 
+    ends_at DATETIME2(6) NOT NULL, 
+    CONSTRAINT pk_ident_work_intervals PRIMARY KEY (doctor_id, branch_id, starts_at)
+);
+
+GO
+
+CREATE INDEX ix_ident_work_intervals_time ON ident_work_intervals (starts_at, ends_at);
+
+GO
+
+CREATE TABLE ident_appointments (
+    id BIGINT NOT NULL, 
+    doctor_id BIGINT NOT NULL, 
+    branch_id BIGINT NOT NULL, 
+    patient_id BIGINT NULL, 
+    starts_at DATETIME2(6) NOT NULL, 
+    ends_at DATETIME2(6) NOT NULL, 
+    status NVARCHAR(16) NOT NULL, 
+    CONSTRAINT pk_ident_appointments PRIMARY KEY (id)
+);
+
+GO
+
+CREATE INDEX ix_ident_appointments_doctor ON ident_appointments (doctor_id, branch_id, starts_at);
+
+GO
+
+CREATE INDEX ix_ident_appointments_time ON ident_appointments (starts_at, ends_at);
+
+GO
+
+CREATE INDEX ix_ident_appointments_patient ON ident_appointments (patient_id);
+
+GO
+
+CREATE TABLE ident_patients (
+    id BIGINT NOT NULL, 
+    surname NVARCHAR(100) NOT NULL, 
+    name NVARCHAR(100) NOT NULL, 
+    patronymic NVARCHAR(100) NULL, 
+    phone NVARCHAR(16) NULL, 
+    email NVARCHAR(255) NULL, 
+    address NVARCHAR(500) NULL, 
+    CONSTRAINT pk_ident_patients PRIMARY KEY (id)
+);
+
+GO
+
+CREATE INDEX ix_ident_patients_phone ON ident_patients (phone);
+
+GO
+
+CREATE TABLE ident_schedule_rules (
+    id INTEGER NOT NULL, 
+    slot_minutes INTEGER NOT NULL, 
+    new_doctors_excluded_since DATETIME2(6) NULL, 
+    updated_at DATETIME2(6) NOT NULL, 
+    CONSTRAINT pk_ident_schedule_rules PRIMARY KEY (id)
+);
+
+GO
+
+CREATE TABLE ident_doctor_export (
+    doctor_id BIGINT NOT NULL, 
+    exported BIT NOT NULL, 
+    set_at DATETIME2(6) NOT NULL, 
+    CONSTRAINT pk_ident_doctor_export PRIMARY KEY (doctor_id)
+);
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0004' WHERE ident_alembic_version.version_num = '0003';
+
+GO
+
 COMMIT;
 
 GO

@@ -166,3 +166,88 @@ CREATE INDEX ix_ident_cache_check_report_day ON ident_cache_check_report (integr
 
 UPDATE ident_alembic_version SET version_num='0003' WHERE ident_alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+CREATE TABLE ident_branches (
+    id INTEGER NOT NULL, 
+    name VARCHAR(255) NOT NULL, 
+    address VARCHAR(500), 
+    phone VARCHAR(32), 
+    timezone VARCHAR(64) NOT NULL, 
+    CONSTRAINT pk_ident_branches PRIMARY KEY (id)
+);
+
+CREATE TABLE ident_doctors (
+    id INTEGER NOT NULL, 
+    name VARCHAR(255) NOT NULL, 
+    specialty VARCHAR(255), 
+    active BOOLEAN NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    CONSTRAINT pk_ident_doctors PRIMARY KEY (id)
+);
+
+CREATE TABLE ident_doctor_branches (
+    doctor_id BIGINT NOT NULL, 
+    branch_id BIGINT NOT NULL, 
+    CONSTRAINT pk_ident_doctor_branches PRIMARY KEY (doctor_id, branch_id)
+);
+
+CREATE INDEX ix_ident_doctor_branches_branch ON ident_doctor_branches (branch_id);
+
+CREATE TABLE ident_work_intervals (
+    doctor_id BIGINT NOT NULL, 
+    branch_id BIGINT NOT NULL, 
+    starts_at DATETIME NOT NULL, 
+    ends_at DATETIME NOT NULL, 
+    CONSTRAINT pk_ident_work_intervals PRIMARY KEY (doctor_id, branch_id, starts_at)
+);
+
+CREATE INDEX ix_ident_work_intervals_time ON ident_work_intervals (starts_at, ends_at);
+
+CREATE TABLE ident_appointments (
+    id INTEGER NOT NULL, 
+    doctor_id BIGINT NOT NULL, 
+    branch_id BIGINT NOT NULL, 
+    patient_id BIGINT, 
+    starts_at DATETIME NOT NULL, 
+    ends_at DATETIME NOT NULL, 
+    status VARCHAR(16) NOT NULL, 
+    CONSTRAINT pk_ident_appointments PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_ident_appointments_doctor ON ident_appointments (doctor_id, branch_id, starts_at);
+
+CREATE INDEX ix_ident_appointments_time ON ident_appointments (starts_at, ends_at);
+
+CREATE INDEX ix_ident_appointments_patient ON ident_appointments (patient_id);
+
+CREATE TABLE ident_patients (
+    id INTEGER NOT NULL, 
+    surname VARCHAR(100) NOT NULL, 
+    name VARCHAR(100) NOT NULL, 
+    patronymic VARCHAR(100), 
+    phone VARCHAR(16), 
+    email VARCHAR(255), 
+    address VARCHAR(500), 
+    CONSTRAINT pk_ident_patients PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_ident_patients_phone ON ident_patients (phone);
+
+CREATE TABLE ident_schedule_rules (
+    id INTEGER NOT NULL, 
+    slot_minutes INTEGER NOT NULL, 
+    new_doctors_excluded_since DATETIME, 
+    updated_at DATETIME NOT NULL, 
+    CONSTRAINT pk_ident_schedule_rules PRIMARY KEY (id)
+);
+
+CREATE TABLE ident_doctor_export (
+    doctor_id BIGINT NOT NULL, 
+    exported BOOLEAN NOT NULL, 
+    set_at DATETIME NOT NULL, 
+    CONSTRAINT pk_ident_doctor_export PRIMARY KEY (doctor_id)
+);
+
+UPDATE ident_alembic_version SET version_num='0004' WHERE ident_alembic_version.version_num = '0003';
+

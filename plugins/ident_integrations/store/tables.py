@@ -185,3 +185,104 @@ cache_check_report = Table(
     Index("ix_ident_cache_check_report_day", "integration", "capability", "day"),
     **MYSQL_TABLE,
 )
+
+# The clinic's schedule, which the free-slot export reads (records/schedule.py). Ids are IDENT's own
+# (no identity columns: rows are written with the ids IDENT gave them). No foreign keys: each table
+# is reference data a load writes whole, and the export reads them together.
+SCHEDULE_TABLE = {"mysql_charset": "utf8mb4"}
+
+branches = Table(
+    "ident_branches",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=False),
+    Column("name", Varchar(255), nullable=False),
+    Column("address", Varchar(500)),
+    Column("phone", Varchar(32)),
+    Column("timezone", Varchar(64), nullable=False),  # IANA, e.g. Europe/Moscow
+    **SCHEDULE_TABLE,
+)
+
+doctors = Table(
+    "ident_doctors",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=False),
+    Column("name", Varchar(255), nullable=False),  # "Фамилия Имя Отчество"
+    Column("specialty", Varchar(255)),
+    Column("active", Boolean(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),  # when added: the new-staff export rule reads it
+    **SCHEDULE_TABLE,
+)
+
+doctor_branches = Table(
+    "ident_doctor_branches",
+    metadata,
+    Column("doctor_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("branch_id", BigInteger(), primary_key=True),
+    Index("ix_ident_doctor_branches_branch", "branch_id"),
+    **SCHEDULE_TABLE,
+)
+
+# A doctor's shift at a branch, [starts_at, ends_at).
+work_intervals = Table(
+    "ident_work_intervals",
+    metadata,
+    Column("doctor_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("branch_id", BigInteger(), primary_key=True),
+    Column("starts_at", UtcDateTime(), primary_key=True),
+    Column("ends_at", UtcDateTime(), nullable=False),
+    Index("ix_ident_work_intervals_time", "starts_at", "ends_at"),
+    **SCHEDULE_TABLE,
+)
+
+appointments = Table(
+    "ident_appointments",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=False),
+    Column("doctor_id", BigInteger(), nullable=False),
+    Column("branch_id", BigInteger(), nullable=False),
+    Column("patient_id", BigInteger()),
+    Column("starts_at", UtcDateTime(), nullable=False),
+    Column("ends_at", UtcDateTime(), nullable=False),
+    Column("status", Varchar(16), nullable=False),  # records.schedule.AppointmentStatus
+    Index("ix_ident_appointments_doctor", "doctor_id", "branch_id", "starts_at"),
+    Index("ix_ident_appointments_time", "starts_at", "ends_at"),
+    Index("ix_ident_appointments_patient", "patient_id"),
+    **SCHEDULE_TABLE,
+)
+
+patients = Table(
+    "ident_patients",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=False),
+    Column("surname", Varchar(100), nullable=False),
+    Column("name", Varchar(100), nullable=False),
+    Column("patronymic", Varchar(100)),
+    Column("phone", Varchar(16)),  # +7XXXXXXXXXX
+    Column("email", Varchar(255)),
+    Column("address", Varchar(500)),  # as written; the geocoding issue reads it
+    Index("ix_ident_patients_phone", "phone"),
+    **SCHEDULE_TABLE,
+)
+
+# IDENT's "Правила выгрузки расписания": one row (id 1). No row means the defaults: 15-minute slots,
+# no doctor excluded yet. ``new_doctors_excluded_since`` is when the first doctor was excluded: a
+# doctor added after it starts excluded until switched on (store/schedule.py, resolve_export).
+schedule_rules = Table(
+    "ident_schedule_rules",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    Column("slot_minutes", Integer(), nullable=False),
+    Column("new_doctors_excluded_since", UtcDateTime()),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    **SCHEDULE_TABLE,
+)
+
+# The per-doctor export switch, where one was set; a doctor without a row follows the rule above.
+doctor_export = Table(
+    "ident_doctor_export",
+    metadata,
+    Column("doctor_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("exported", Boolean(), nullable=False),
+    Column("set_at", UtcDateTime(), nullable=False),
+    **SCHEDULE_TABLE,
+)
