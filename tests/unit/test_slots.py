@@ -313,6 +313,15 @@ def test_the_horizons_last_day_is_included_and_the_day_after_is_not():
     ]
 
 
+def test_a_slot_starting_on_the_horizons_last_day_is_offered_whole_even_past_its_midnight():
+    # Last day the 4th; 23:30-01:30 with 60-minute slots: 23:30-00:30 starts on the 4th (in, whole),
+    # 00:30-01:30 starts on the 5th (out).
+    snap = snapshot([(msk(4, 23, 30), msk(5, 1, 30))], slot_minutes=60)
+    assert view(free_slots(snap, now=msk(2, 12), days_ahead=2, skip_hours_today=0)) == [
+        ("2026-03-04", "2026-03-04 20:30", "2026-03-04 21:30", "free"),
+    ]
+
+
 def test_busy_time_on_the_horizons_last_night_ends_at_its_midnight():
     snap = snapshot([(msk(4, 22), msk(5, 2))], [(msk(4, 23), msk(5, 1))], slot_minutes=60)
     assert view(busy_intervals(snap, now=msk(2, 12), days_ahead=2, skip_hours_today=0)) == [
@@ -522,3 +531,24 @@ def test_naive_date_times_and_bad_arguments_are_refused():
         free_slots(snap, now=NOW, skip_hours_today=-1)
     with pytest.raises(ValueError, match="slot_minutes"):
         free_slots(snapshot([(msk(3, 9), msk(3, 10))], slot_minutes=0), now=NOW)
+
+
+def test_the_garbage_collector_is_left_as_it_was():
+    import gc
+
+    snap = snapshot([(msk(3, 9), msk(3, 10))])
+    assert gc.isenabled()
+    free_slots(snap, now=NOW)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        free_slots(snap, now=NOW)
+        assert not gc.isenabled()
+        with pytest.raises(ValueError):
+            free_slots(snapshot([(datetime(2026, 3, 3, 9), datetime(2026, 3, 3, 10))]), now=NOW)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError):
+        free_slots(snapshot([(datetime(2026, 3, 3, 9), datetime(2026, 3, 3, 10))]), now=NOW)
+    assert gc.isenabled()
