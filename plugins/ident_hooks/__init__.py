@@ -23,7 +23,7 @@ def get_provider_info() -> dict:
                     "relabeling": {"host": "Service base URL", "password": "IDENT-Integration-Key"},
                     "placeholders": {
                         "host": "https://clinic.example.ru/ident",
-                        "extra": '{"timeout": 45}',
+                        "extra": '{"timeout": 45, "compress": false}',
                     },
                 },
             },
@@ -75,6 +75,20 @@ def get_provider_info() -> dict:
                     "relabeling": {"host": "Partner API URL", "password": "API key"},
                     "placeholders": {
                         "host": "https://app.32top.ru/api/partner/v1",
+                        "extra": '{"timeout": 45}',
+                    },
+                },
+            },
+            {
+                "connection-type": "ident_sberzdorovie",
+                "hook-class-name": "ident_hooks.sberzdorovie.SberZdorovieHook",
+                "hook-name": "IDENT: SberZdorovye schedule push (assumed contract)",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "API URL", "login": "Partner login", "password": "Password"},
+                    "placeholders": {
+                        "host": "https://api.docdoc.ru/mis/v1",
+                        "login": "partner.12345",
                         "extra": '{"timeout": 45}',
                     },
                 },

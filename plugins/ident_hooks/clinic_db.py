@@ -10,6 +10,10 @@ Connection: any Airflow SQL connection whose common-sql hook gives a SQLAlchemy 
 *MySQL* or *Microsoft SQL Server* in a clinic, *SQLite* in tests. A time column without a zone
 holds clinic time (the caller says which zone). The query sorts by the time column, then the
 primary key (or every column when there is none), and pages with LIMIT/OFFSET: stable pages.
+
+Written the other way (the schedule, IDENT's ``PostTimeTable`` as rows): :meth:`ClinicDbHook.replace_rows`
+replaces the rows of a time window in one transaction — those in the window deleted, the new ones
+inserted in chunks, all committed together or not at all; rows outside the window are untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseHook
-from sqlalchemy import Engine, MetaData, Table, select
+from sqlalchemy import Engine, MetaData, Table, delete, insert, select
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
 from ident_hooks.exchange import (
@@ -56,6 +60,8 @@ class ClinicDbHook(BaseHook):
     default_conn_name = "clinic_db_default"
     conn_type = "mysql"  # or mssql: the stock connection types of the clinic's database
     hook_name = "IDENT: clinic's own tables"
+
+    INSERT_CHUNK = 1000  # rows per INSERT of replace_rows (a class attribute, so a test can lower it)
 
     def __init__(
         self,
@@ -130,6 +136,46 @@ class ClinicDbHook(BaseHook):
             if len(rows) < page_size:
                 return
             offset += page_size
+
+    def replace_rows(
+        self,
+        table_name: str,
+        time_column: str,
+        start: datetime,
+        end: datetime,
+        rows: list[dict[str, Any]],
+        *,
+        required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (),
+    ) -> int:
+        """Replace the rows whose ``time_column`` is in [start, end) (naive wall times, as the table
+        keeps them) by ``rows``, atomically: one transaction deletes the window's rows and inserts
+        the new ones in chunks of :attr:`INSERT_CHUNK`; a failure anywhere rolls all of it back, so
+        the table is as it was. ``required`` columns must exist; ``optional`` ones are written only
+        where the table has them. A transient fault re-runs the whole transaction. Returns the
+        number of rows inserted."""
+        table = self.table(table_name)
+        missing = [name for name in (time_column, *required) if name not in table.c]
+        if missing:
+            raise ServiceResponseError(
+                f"table {table_name!r} has no column(s) {', '.join(missing)} (it has {', '.join(table.c.keys())})"
+            )
+        written = [name for name in (*required, *optional) if name in table.c]
+        if time_column not in written:
+            written.insert(0, time_column)
+        values = [{name: row.get(name) for name in written} for row in rows]
+        moment = table.c[time_column]
+        window = f"{start:%Y-%m-%d %H:%M:%S}..{end:%Y-%m-%d %H:%M:%S}"
+        describe = f"REPLACE {table_name} {time_column} {window}: {len(values)} row(s)"
+
+        def transaction() -> int:
+            with self.engine.begin() as conn:  # commits at the end, rolls back on any error
+                conn.execute(delete(table).where(moment >= start, moment < end))
+                for first in range(0, len(values), self.INSERT_CHUNK):
+                    conn.execute(insert(table), values[first : first + self.INSERT_CHUNK])
+            return len(values)
+
+        return self._run(describe, transaction)
 
     def _fetch(self, query) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -5,12 +5,21 @@ IDENT is the client: it GETs ``GetTickets`` (leads), ``GetFinishedCalls`` and ``
 until a short page, sending the key in the ``IDENT-Integration-Key`` header. 401/403 carry a
 plain-text reason. (Reference §2.)
 
+IDENT also POSTs the schedule to ``PostTimeTable`` (reference §2.6): ``{"Doctors": [{"Id", "Name"}],
+"Branches": [{"Id", "Name"}], "Intervals": [{"DoctorId", "BranchId", "StartDateTime",
+"LengthInMinutes", "IsBusy"}]}``; 200 is success and its body is ignored, any other status an error
+whose text is quoted.
+
 Connection: host = the service's base URL (``https://clinic.example.ru/ident``), password = the
-integration key. Extras ``timeout``, ``verify`` and ``proxies`` work as for the HTTP provider.
+integration key. Extras ``timeout``, ``verify`` and ``proxies`` work as for the HTTP provider;
+``compress`` (``true``/``false``, default false) sends POST bodies gzip-compressed with
+``Content-Encoding: gzip`` (the reference has no word on compression: a service must ask for it).
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +36,14 @@ from ident_hooks.exchange import (
 
 KEY_HEADER = "IDENT-Integration-Key"
 DEFAULT_TIMEOUT_SECONDS = 45.0
+COMPRESS_EXTRA = "compress"  # the connection extra that asks for gzip-compressed POST bodies
+
+
+def _flag(value) -> bool:
+    """An extra's boolean: JSON true/false, or the words a form field gives (true/1/yes/on)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
 
 
 def ident_datetime(moment: datetime) -> str:
@@ -44,7 +61,8 @@ def _json_array(response: requests.Response) -> list[Any]:
 
 
 class ClinicHttpHook(HttpHook):
-    """Reads leads from a clinic's own HTTP service that speaks IDENT's protocol."""
+    """Reads leads and calls from a clinic's own HTTP service that speaks IDENT's protocol, and
+    posts it the schedule (``PostTimeTable``)."""
 
     conn_name_attr = "clinic_http_conn_id"
     default_conn_name = "clinic_http_default"
@@ -68,6 +86,7 @@ class ClinicHttpHook(HttpHook):
         self.on_exchange = on_exchange
         self._session: requests.Session | None = None
         self._key: str | None = None
+        self.compress = False  # from the connection's ``compress`` extra, read with the session
 
     def _extract_auth(self, connection):  # the key travels in a header, never as basic auth
         return None
@@ -80,6 +99,8 @@ class ClinicHttpHook(HttpHook):
             if self._key:
                 headers[KEY_HEADER] = self._key
             self._session = self.get_conn(headers=headers)
+            # A hook setting, not a header (the HTTP provider would send every unknown extra as one).
+            self.compress = _flag(self._session.headers.pop(COMPRESS_EXTRA, False))
             if self.timeout_seconds is None:
                 self.timeout_seconds = float(self.merged_extra.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
         return self._session, self._key
@@ -105,6 +126,42 @@ class ClinicHttpHook(HttpHook):
             attempts=self.request_attempts,
             backoff_seconds=self.request_backoff_seconds,
         )
+
+    def post_json(self, method: str, body: Any) -> int:
+        """POST ``body`` as JSON to one IDENT method (gzip-compressed when the connection's
+        ``compress`` extra asks), retrying transient faults; returns the bytes sent. The answer's
+        body is ignored on 200, as IDENT ignores it; 401/403 fail at once, any other 4xx raises
+        :class:`ServiceResponseError` quoting the service's text."""
+        session, key = self._session_and_key()
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if self.compress:
+            data = gzip.compress(data, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        prepared = session.prepare_request(
+            requests.Request("POST", self.url_from_endpoint(method), data=data, headers=headers)
+        )
+        send_kwargs = session.merge_environment_settings(
+            prepared.url, proxies=session.proxies, stream=False, verify=session.verify, cert=session.cert
+        )
+        call_with_retries(
+            lambda: timed_request(
+                session,
+                prepared,
+                timeout=self.timeout_seconds,
+                record=self.on_exchange,
+                secrets=(key,),
+                send_kwargs=send_kwargs,
+            ),
+            describe=f"{self.clinic_http_conn_id} {method}",
+            attempts=self.request_attempts,
+            backoff_seconds=self.request_backoff_seconds,
+        )
+        return len(data)
+
+    def post_timetable(self, timetable: dict[str, Any]) -> int:
+        """``PostTimeTable`` (reference §2.6): Doctors, Branches and Intervals; the bytes sent."""
+        return self.post_json("PostTimeTable", timetable)
 
     def iter_pages(self, method: str, date_from: datetime, date_to: datetime, page_size: int) -> Iterator[list[Any]]:
         """Page through ``method`` with limit/offset until a page shorter than ``page_size``."""

@@ -7,8 +7,8 @@ written down here once — this docstring and the constants under it are the sin
 contract. The sandbox (``sandbox/services/top32.py``) emulates exactly this, and the lead mapping
 (``ident_integrations/services/top32.py``) reads only the item fields named here. When 32top hands
 over its real specification, this module (and its emulator) is what changes; the mapping, the store
-and the DAGs do not. The later 32top schedule (free slots) push uses the same base URL, auth,
-envelopes and errors.
+and the DAGs do not. The schedule (free slots) push, ``PUT schedule`` below, uses the same base URL,
+auth, envelopes and errors, and is mapped in the same service module.
 
 Connection (``ident_top32``): host = the API base URL including ``/api/partner/v1`` (empty =
 :data:`DEFAULT_URL`; no scheme = https), password = the partner API key. Extras ``timeout``,
@@ -48,6 +48,28 @@ The assumed contract, version 1:
   network of clinics), ``page_url`` (the catalogue or site page the lead came from, or null).
   Unknown extra fields may appear and are kept in the raw payload.
 
+* ``PUT schedule`` (JSON body): **a full snapshot of the horizon's free slots**, doctors named by
+  surname as the leads name them::
+
+      {"date_from": "YYYY-MM-DD", "date_to": "YYYY-MM-DD",
+       "branches": [{"id": "<string>", "name": "<text>", "timezone": "<IANA>"}],
+       "doctors": [{"id": "<string>", "surname": "<Фамилия>", "full_name": "<Фамилия Имя Отчество>",
+                    "branch_id": "<string>",
+                    "dates": [{"date": "YYYY-MM-DD",
+                               "slots": [{"time": "HH:MM", "duration": <minutes>}]}]}]}
+
+  ``date_from``/``date_to``: the horizon's local dates, inclusive; what 32top holds for the
+  account in them is replaced (a doctor not sent, or a date not listed, has no free slot there).
+  ``branches`` are the ``branch`` objects leads carry (``id``, ``name``) with the branch's
+  timezone. One entry of ``doctors`` per doctor **and branch** (``branch_id`` one of
+  ``branches``; ``id`` our own doctor id, the same across branches; 32top matches its catalogue
+  doctor by ``id`` once linked, else by ``surname`` within the branch); ``surname`` is the first
+  word of ``full_name``. ``dates`` ascending, each within the horizon, no date twice; ``time`` the
+  slot's start in the **branch's local time**, ascending, ``duration`` a positive number of
+  minutes; a doctor's slots never overlap. No other keys. Answer ``{"data": {"doctors": n,
+  "slots": n}}``; a payload against these rules is a 422 ``validation_error`` whose ``details`` name
+  each offending field by its path (``doctors[2].dates[0].slots[1].time``).
+
 Paging here: ``page`` 1, 2, … until ``meta.total_pages``, an empty page or a page shorter than
 ``per_page``; an ``id`` already yielded by an earlier page is left out (a full page of only those
 means the service ignores ``page``: :class:`ServiceResponseError`); a lead the service sends outside
@@ -56,6 +78,7 @@ the ``created_*`` bounds asked is dropped with a warning.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -124,7 +147,8 @@ def _number(value: Any) -> int | None:
 
 
 class Top32Hook(ServiceHttpHook):
-    """Reads 32top leads through the assumed partner API (see the module docstring).
+    """Reads 32top leads and pushes the free schedule through the assumed partner API (see the
+    module docstring).
 
     Every request retries timeouts, connection errors, 5xx, 429 (after its ``Retry-After``) and
     unreadable bodies with exponential backoff (``request_attempts``, ``request_backoff_seconds``);
@@ -154,16 +178,23 @@ class Top32Hook(ServiceHttpHook):
         return redact_text(text, (self._secret,))
 
     # -- one request --------------------------------------------------------------------------
-    def request(self, path: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One ``GET`` of the API, retrying transient faults; returns the whole answer object
-        (``data``, and ``meta`` for lists). Raises as the class docstring says."""
+    def request(
+        self, path: str, query: dict[str, Any] | None = None, *, method: str = "GET", body: Any = None
+    ) -> dict[str, Any]:
+        """One call of the API (``body``, if any, sent as JSON), retrying transient faults; returns
+        the whole answer object (``data``, and ``meta`` for lists). Raises as the class docstring says."""
         session, _ = self._session_and_secret()  # the key is in the session's Authorization header
         url = f"{self.base_url}/{path.lstrip('/')}"
         pairs = [(name, str(value)) for name, value in (query or {}).items() if value is not None]
         if pairs:
             url = f"{url}?{urlencode(pairs)}"
-        what = f"GET {path}"
-        prepared = session.prepare_request(requests.Request("GET", url))
+        what = f"{method} {path}"
+        if body is None:
+            prepared = session.prepare_request(requests.Request(method, url))
+        else:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            headers = {"Content-Type": "application/json; charset=utf-8"}
+            prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
         return call_with_retries(
             lambda: self._attempt(
                 prepared,
@@ -284,6 +315,14 @@ class Top32Hook(ServiceHttpHook):
             raise ServiceResponseError(f"32top GET leads: {len(bad)} item(s) are not objects, e.g. {bad[0]!r}")
         meta = answer.get("meta") if isinstance(answer.get("meta"), dict) else {}
         return items, meta
+
+    # -- schedule -----------------------------------------------------------------------------
+    def put_schedule(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        """``PUT schedule`` with the full snapshot; the answer's ``data`` (what 32top took)."""
+        data = self.request("schedule", method="PUT", body=snapshot).get("data")
+        if not isinstance(data, dict):
+            raise ServiceResponseError(f"32top PUT schedule: 'data' is {type(data).__name__}, not an object")
+        return data
 
     def me(self) -> dict[str, Any]:
         """``GET me``: the clinic account the key belongs to."""

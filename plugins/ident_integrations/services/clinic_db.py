@@ -8,21 +8,36 @@ call fields — ``DateAndTime``, ``Direction``, ``PhoneFrom``, ``PhoneTo``, ``Wa
 ``TalkInSeconds``, ``LineDescription``, ``RecordUrl``, ``UtmSource`` … ``UtmContent``,
 ``HttpReferer`` and, optionally, ``Id`` — in ``calls.table`` and, if the clinic keeps one,
 ``calls.ongoing_table``.
+
+The schedule goes into ``schedule.table`` (default ``TimeTable``), one row per interval of IDENT's
+``PostTimeTable`` (reference §2.6): ``DoctorId``, ``BranchId``, ``StartDateTime`` (the branch's wall
+time, without a zone), ``LengthInMinutes``, ``IsBusy`` (free slots and busy time alike), and, if the
+table has them, ``DoctorName`` and ``BranchName``. Each push replaces the horizon atomically: one
+transaction deletes the rows whose ``StartDateTime`` falls in the horizon's local dates (first date
+00:00 up to the day after the last) and inserts the new ones; rows outside the horizon (the past,
+days beyond it) are untouched, and a failure leaves the table as it was. The table is the export's:
+every row in the horizon is replaced, whoever wrote it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ident_integrations.capabilities.calls import CallSource
 from ident_integrations.capabilities.leads import LeadSource
+from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.services import Service
-from ident_integrations.services.clinic_http import call_mapper, tickets_to_leads
+from ident_integrations.services.clinic_http import call_mapper, tickets_to_leads, timetable_intervals
+from ident_integrations.services.schedule_intervals import horizon_bounds, listed_doctors
 
 TIME_COLUMN = "DateAndTime"
 REQUIRED_CALL_COLUMNS = ("Direction", "PhoneFrom", "PhoneTo", "WaitInSeconds", "TalkInSeconds")
 REQUIRED_LEAD_COLUMNS = ("Id", "ClientPhone")
+TIMETABLE_TIME_COLUMN = "StartDateTime"
+REQUIRED_TIMETABLE_COLUMNS = ("DoctorId", "BranchId", "StartDateTime", "LengthInMinutes", "IsBusy")
+OPTIONAL_TIMETABLE_COLUMNS = ("DoctorName", "BranchName")
 
 
 def _rows(hook: Any, table: str, start, end, settings: ResolvedCapability):
@@ -45,6 +60,38 @@ def _ongoing(hook: Any, start, end, settings: ResolvedCapability):
     return _rows(hook, table, start, end, settings) if table else ()
 
 
+def timetable_rows(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, Any]:
+    """The rows of the horizon (JSON-ready: ``StartDateTime`` the branch's wall time as ISO text
+    without an offset) and the window they replace."""
+    slots = (*export.free, *export.busy)
+    start, end = horizon_bounds(export, slots)
+    doctors = {doctor.id: doctor.name for doctor in listed_doctors(export, settings, slots)}
+    branches = {branch.id: branch.name for branch in export.snapshot.branches}
+    rows = [
+        {
+            **interval,
+            "StartDateTime": datetime.fromisoformat(interval["StartDateTime"]).replace(tzinfo=None).isoformat(),
+            "DoctorName": doctors.get(interval["DoctorId"]),
+            "BranchName": branches.get(interval["BranchId"]),
+        }
+        for interval in timetable_intervals(export)
+    ]
+    return {"from": start.isoformat(), "to": end.isoformat(), "rows": rows}
+
+
+def push_timetable(hook: Any, payload: dict[str, Any], settings: ResolvedCapability) -> PushResult:
+    rows = [{**row, "StartDateTime": datetime.fromisoformat(row["StartDateTime"])} for row in payload["rows"]]
+    start, end = datetime.fromisoformat(payload["from"]), datetime.fromisoformat(payload["to"])
+    table = settings.block.table
+    written = hook.replace_rows(
+        table, TIMETABLE_TIME_COLUMN, start, end, rows,
+        required=REQUIRED_TIMETABLE_COLUMNS, optional=OPTIONAL_TIMETABLE_COLUMNS,
+    )  # fmt: skip
+    busy = sum(1 for row in rows if row["IsBusy"])
+    detail = f"table {table}: {payload['from']}..{payload['to']} replaced, free {written - busy}, busy {busy}"
+    return PushResult(requests=1, sent=written, detail=detail)
+
+
 CLINIC_DB = Service(
     name="clinic_db",
     conn_type="mysql",  # or mssql: the clinic database's own connection type
@@ -56,5 +103,6 @@ CLINIC_DB = Service(
             ongoing=_ongoing,
             mapper=call_mapper,
         ),
+        "schedule": SchedulePusher(payload=timetable_rows, push=push_timetable, busy=True),
     },
 )

@@ -1,6 +1,11 @@
 """The clinic's own service over HTTP ("Вариант с HTTP"): IDENT's protocol, so a ticket from
 ``GetTickets`` already carries IDENT's field names and maps to a Lead as it is; a call from
-``GetFinishedCalls`` / ``GetOngoingCalls`` is IDENT's call object (reference §2.5)."""
+``GetFinishedCalls`` / ``GetOngoingCalls`` is IDENT's call object (reference §2.5).
+
+The schedule goes out as IDENT sends it, ``PostTimeTable`` (reference §2.6): the doctors and
+branches by id and name, and every interval of the horizon — free slots (``IsBusy`` false, one per
+slot) and busy time (``IsBusy`` true) — with ``StartDateTime`` in the branch's own UTC offset and
+``LengthInMinutes``. gzip-compressed when the connection's ``compress`` extra asks."""
 
 from __future__ import annotations
 
@@ -10,11 +15,20 @@ from typing import Any
 
 from ident_integrations.capabilities.calls import CallMapper, CallSource
 from ident_integrations.capabilities.leads import LeadSource
+from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.records import parse_service_datetime
 from ident_integrations.records.calls import validate_calls
 from ident_integrations.records.leads import validate_leads
 from ident_integrations.services import Service
+from ident_integrations.services.schedule_intervals import (
+    branch_zones,
+    branches,
+    length_minutes,
+    listed_doctors,
+    local_start,
+    ordered,
+)
 
 UTM_FIELDS = {"UtmSource": "utm_source", "UtmMedium": "utm_medium", "UtmCampaign": "utm_campaign",
               "UtmTerm": "utm_term", "UtmContent": "utm_content"}  # fmt: skip
@@ -69,6 +83,43 @@ def call_mapper(hook: Any, settings: ResolvedCapability) -> CallMapper:
     return to_calls
 
 
+def timetable_intervals(export: ScheduleExport) -> list[dict[str, Any]]:
+    """IDENT's Interval objects of the export, free and busy, ordered by branch, doctor and start;
+    ``StartDateTime`` in the branch's offset, whole seconds."""
+    zones = branch_zones(export)
+    return [
+        {
+            "DoctorId": slot.doctor_id,
+            "BranchId": slot.branch_id,
+            "StartDateTime": local_start(slot, zones).isoformat(),
+            "LengthInMinutes": length_minutes(slot),
+            "IsBusy": slot.status == "busy",
+        }
+        for slot in ordered((*export.free, *export.busy))
+        if length_minutes(slot) > 0
+    ]
+
+
+def timetable(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, Any]:
+    """The ``PostTimeTable`` body: Doctors, Branches and Intervals (reference §2.6)."""
+    doctors = listed_doctors(export, settings, (*export.free, *export.busy))
+    return {
+        "Doctors": [{"Id": doctor.id, "Name": doctor.name} for doctor in doctors],
+        "Branches": [{"Id": branch.id, "Name": branch.name} for branch in branches(export)],
+        "Intervals": timetable_intervals(export),
+    }
+
+
+def push_timetable(hook: Any, body: dict[str, Any], settings: ResolvedCapability) -> PushResult:
+    size = hook.post_timetable(body)
+    busy = sum(1 for interval in body["Intervals"] if interval["IsBusy"])
+    detail = (
+        f"doctors {len(body['Doctors'])}, branches {len(body['Branches'])}, "
+        f"free {len(body['Intervals']) - busy}, busy {busy}, {size} bytes{' gzip' if hook.compress else ''}"
+    )
+    return PushResult(requests=1, sent=len(body["Intervals"]), detail=detail)
+
+
 CLINIC_HTTP = Service(
     name="clinic_http",
     conn_type="ident_clinic_http",
@@ -83,5 +134,6 @@ CLINIC_HTTP = Service(
             ongoing=lambda hook, start, end, settings: [hook.get_ongoing_calls(start, end, settings.block.page_limit)],
             mapper=call_mapper,
         ),
+        "schedule": SchedulePusher(payload=timetable, push=push_timetable, busy=True),
     },
 )

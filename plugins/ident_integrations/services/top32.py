@@ -7,6 +7,10 @@ Each lead names the doctor by surname (IDENT's ``DoctorName``) and the chosen sl
 (``ClientFullName``). 32top sends no UTM tags: by the reference's convention (§6.2) ``UtmSource`` is
 ``32top`` and ``UtmMedium`` ``aggregator``; the lead's channel (catalogue, widget, app) goes to the
 form name and its page to the referrer. Status, branch and ``updated_at`` stay in the raw payload.
+
+The free schedule (``PUT schedule``, same contract): one entry per doctor and branch, the doctor
+named by surname as 32top's leads name them (and by our id), the free slots grouped by the branch's
+local date as local ``HH:MM`` with their length. Free slots only.
 """
 
 from __future__ import annotations
@@ -15,9 +19,20 @@ from datetime import datetime
 from typing import Any
 
 from ident_integrations.capabilities.leads import LeadSource
+from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.records.leads import validate_leads
 from ident_integrations.services import Service
+from ident_integrations.services.schedule_intervals import (
+    branch_zones,
+    branches,
+    horizon_dates,
+    length_minutes,
+    listed_doctors,
+    local_start,
+    ordered,
+    surname,
+)
 
 SOURCES = {"catalog": "каталог", "widget": "виджет на сайте", "app": "приложение"}
 
@@ -52,9 +67,58 @@ def to_leads(hook: Any, records: list[Any], settings: ResolvedCapability) -> tup
     return validate_leads(records, settings.tz, lead_ticket, "id")
 
 
+def schedule_body(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, Any]:
+    """The ``PUT schedule`` body (deterministic: doctors by id then branch, dates and times ascending)."""
+    zones = branch_zones(export)
+    free = ordered(export.free)
+    doctors = {doctor.id: doctor for doctor in listed_doctors(export, settings, free)}
+    first, last = horizon_dates(export, free)
+    dates: dict[tuple[int, int], dict[str, list[dict[str, Any]]]] = {}
+    for slot in free:
+        start = local_start(slot, zones)
+        by_date = dates.setdefault((slot.doctor_id, slot.branch_id), {})
+        by_date.setdefault(start.date().isoformat(), []).append(
+            {"time": start.strftime("%H:%M"), "duration": length_minutes(slot)}
+        )
+    known_branches = {branch.id for branch in export.snapshot.branches}
+    entries = {(d, b) for d, b in export.snapshot.doctor_branches if d in doctors and b in known_branches}
+    entries |= set(dates)
+    return {
+        "date_from": first.isoformat(),
+        "date_to": last.isoformat(),
+        "branches": [{"id": str(b.id), "name": b.name, "timezone": b.timezone} for b in branches(export)],
+        "doctors": [
+            {
+                "id": str(doctor_id),
+                "surname": surname(doctors[doctor_id].name),
+                "full_name": doctors[doctor_id].name,
+                "branch_id": str(branch_id),
+                "dates": [
+                    {"date": day, "slots": slots}
+                    for day, slots in sorted(dates.get((doctor_id, branch_id), {}).items())
+                ],
+            }
+            for doctor_id, branch_id in sorted(entries)
+        ],
+    }
+
+
+def push_schedule(hook: Any, body: dict[str, Any], settings: ResolvedCapability) -> PushResult:
+    data = hook.put_schedule(body)
+    sent = sum(len(day["slots"]) for doctor in body["doctors"] for day in doctor["dates"])
+    taken = data.get("slots")
+    detail = f"doctor entries {len(body['doctors'])}, {body['date_from']}..{body['date_to']}"
+    if isinstance(taken, int) and taken != sent:
+        detail += f"; 32top says it took {taken} of {sent} slots"
+    return PushResult(requests=1, sent=taken if isinstance(taken, int) else sent, detail=detail)
+
+
 TOP32 = Service(
     name="top32",
     conn_type="ident_top32",
     hook_path="ident_hooks.top32:Top32Hook",
-    sources={"leads": LeadSource(fetch=fetch, to_leads=to_leads)},
+    sources={
+        "leads": LeadSource(fetch=fetch, to_leads=to_leads),
+        "schedule": SchedulePusher(payload=schedule_body, push=push_schedule),
+    },
 )

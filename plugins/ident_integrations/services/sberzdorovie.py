@@ -1,0 +1,81 @@
+"""SberZdorovye (СберЗдоровье, formerly DocDoc): the free schedule, pushed through the **assumed**
+API whose contract is written down once, in ``ident_hooks/sberzdorovie.py`` (SberHealth publishes
+none for a push; it normally pulls from the MIS — reference aggregators.md §3).
+
+One ``PUT schedule`` per run: every branch as a building with its address and timezone, under it
+every doctor listed there (the doctor-branch links, plus any doctor with a slot there), each with
+their free slots (start and end in the branch's own offset). Free slots only; the horizon's local
+dates say what the snapshot replaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
+from ident_integrations.config import ResolvedCapability
+from ident_integrations.services import Service
+from ident_integrations.services.schedule_intervals import (
+    branch_zones,
+    branches,
+    horizon_dates,
+    listed_doctors,
+    local_end,
+    local_start,
+    ordered,
+)
+
+
+def schedule_body(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, Any]:
+    """The ``PUT schedule`` body (deterministic: buildings, doctors and slots in id and time order)."""
+    zones = branch_zones(export)
+    free = ordered(export.free)
+    doctors = {doctor.id: doctor for doctor in listed_doctors(export, settings, free)}
+    first, last = horizon_dates(export, free)
+    slots: dict[tuple[int, int], list[dict[str, str]]] = {}
+    for slot in free:
+        slots.setdefault((slot.branch_id, slot.doctor_id), []).append(
+            {"start": local_start(slot, zones).isoformat(), "end": local_end(slot, zones).isoformat()}
+        )
+    linked = {(branch_id, doctor_id) for doctor_id, branch_id in export.snapshot.doctor_branches}
+    buildings = []
+    for branch in branches(export):
+        here = sorted(
+            doctor_id for doctor_id in doctors if (branch.id, doctor_id) in linked or (branch.id, doctor_id) in slots
+        )
+        buildings.append(
+            {
+                "id": str(branch.id),
+                "name": branch.name,
+                "address": branch.address,
+                "timezone": branch.timezone,
+                "doctors": [
+                    {
+                        "id": str(doctor_id),
+                        "name": doctors[doctor_id].name,
+                        "speciality": doctors[doctor_id].specialty,
+                        "slots": slots.get((branch.id, doctor_id), []),
+                    }
+                    for doctor_id in here
+                ],
+            }
+        )
+    return {"date_from": first.isoformat(), "date_to": last.isoformat(), "buildings": buildings}
+
+
+def push_schedule(hook: Any, body: dict[str, Any], settings: ResolvedCapability) -> PushResult:
+    answer = hook.put_schedule(body)
+    sent = sum(len(doctor["slots"]) for building in body["buildings"] for doctor in building["doctors"])
+    taken = answer.get("slots")
+    detail = f"buildings {len(body['buildings'])}, {body['date_from']}..{body['date_to']}"
+    if isinstance(taken, int) and taken != sent:
+        detail += f"; the service says it took {taken} of {sent} slots"
+    return PushResult(requests=1, sent=taken if isinstance(taken, int) else sent, detail=detail)
+
+
+SBERZDOROVIE = Service(
+    name="sberzdorovie",
+    conn_type="ident_sberzdorovie",
+    hook_path="ident_hooks.sberzdorovie:SberZdorovieHook",
+    sources={"schedule": SchedulePusher(payload=schedule_body, push=push_schedule)},
+)
