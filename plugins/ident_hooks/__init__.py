@@ -93,5 +93,18 @@ def get_provider_info() -> dict:
                     },
                 },
             },
+            {
+                "connection-type": "ident_prodoctorov",
+                "hook-class-name": "ident_hooks.prodoctorov.ProDoctorovHook",
+                "hook-name": "IDENT: ProDoctorov (MedFlex) schedule",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "MedFlex API URL", "password": "API token"},
+                    "placeholders": {
+                        "host": "https://api.prodoctorov.ru/v2",
+                        "extra": '{"timeout": 60}',
+                    },
+                },
+            },
         ],
     }

@@ -1,4 +1,5 @@
-"""NaPopravku RTA API: appointments (IDENT's leads from napopravku.ru) and their acknowledgement.
+"""NaPopravku RTA API: appointments (IDENT's leads from napopravku.ru) and their acknowledgement;
+the clinic's schedule (clinics, doctors, free slots) pushed to it.
 
 NaPopravku books patients into the slots the clinic publishes and keeps each booking as an
 "appointment" until the clinic's MIS marks it received; one left unacknowledged is cancelled by
@@ -23,7 +24,8 @@ what the client hands it; [ASSUMED] = not stated anywhere public, kept here in o
   each with the body's ``message`` (422 also its ``errors``, Laravel's ``{field: [messages]}``);
   any other status or a connect failure → ``RtaApiRemoteException``. The client never retries.
 * [CLIENT] ``src/RemoteRtaApiClient.php``: ``GET appointments``, ``POST appointments/set-received``,
-  ``GET clinics`` (and the doctors/services/slots endpoints this hook does not use).
+  ``GET clinics``, ``POST clinics``, ``POST doctors``, ``POST slots`` (and the services and
+  ``GET`` doctors/slots endpoints this hook does not use).
 * [CLIENT] ``src/DTOs/Common/AbstractDTO.php``: ``toArray()`` turns property names to snake_case,
   nested DTOs to nested arrays and keeps null properties. [GUZZLE] the query array goes through
   ``http_build_query($q, '', '&', PHP_QUERY_RFC3986)``, hence on the wire: booleans as ``1``/``0``
@@ -60,6 +62,33 @@ what the client hands it; [ASSUMED] = not stated anywhere public, kept here in o
   empty page). The unreceived set shrinks while the caller acknowledges it, so
   :meth:`NaPopravkuHook.iter_unreceived` reads every page before it yields the first one (the set
   is small: 10 minutes of bookings), and drops an item it already has (by ``uuid``).
+
+**Schedule** (the free-slot export, ``services/napopravku.py`` ``sources["schedule"]``), from the
+same client at the same commit:
+
+* [CLIENT] ``POST clinics`` (``ClinicListUpdateDTO`` / ``ClinicUpdateDTO``): ``{"clinics":
+  [{"mis_clinic_id": str, "name": str, "comment": str|null}]}`` → ``result`` ``{"created": int,
+  "updated": int}`` (``ClinicListUpdateResultDTO``). An upsert by ``mis_clinic_id``.
+* [CLIENT] ``POST doctors`` (``DoctorListUpdateDTO`` / ``DoctorUpdateDTO``): ``{"doctors":
+  [{"mis_doctor_id": str, "name": str, "comment": str|null, "mis_clinic_ids": [...]}]}`` →
+  ``result`` ``{"created", "updated", "matched", "not_matched"}`` (``DoctorListUpdateResultDTO``;
+  ``matched``/``not_matched``: NaPopravku's own matching of MIS doctors to its doctor profiles).
+  The DTO's docblock types ``mis_clinic_ids`` ``array<int>`` while ``mis_clinic_id`` is a
+  ``string``: [ASSUMED] the ids are sent as the same strings as ``mis_clinic_id``.
+* [CLIENT] ``POST slots`` (``SlotListUpdateDTO`` → ``SlotClinicUpdateDTO`` →
+  ``SlotDoctorUpdateDTO`` → ``SlotDateUpdateDTO`` → ``SlotUpdateDTO``): ``{"clinics":
+  [{"mis_clinic_id": str, "doctors": [{"mis_doctor_id": str, "dates": [{"date": str, "slots":
+  [{"from": "HH:MM", "to": "HH:MM", "duration": int|null}]}]}]}]}``; ``updateSlots`` ignores the
+  answer. README: an interval with a non-null ``duration`` is cut by the service into slots of that
+  many minutes (16:00–17:00 with 15 → four slots); ``GET slots`` returns ``items`` keyed by date,
+  each a list of ``{from, to}``. [ASSUMED] ``date`` is ``YYYY-MM-DD`` and ``from``/``to`` are the
+  clinic's local clock times (only the appointment filters are documented as UTC); a date sent
+  replaces that doctor's slots on that date (snapshot semantics), so a date sent with ``"slots":
+  []`` clears it (the DTO's ``slots`` is a plain collection, empty allowed); dates not sent are
+  left as they were; ``to`` is later than ``from`` on the same date; no payload limit is known, so
+  :meth:`NaPopravkuHook.update_slots` is called once per clinic; the answer may lack ``result``.
+* Operating rules (README): clinics and doctors at least daily, slots every 10 minutes or more
+  often, and appointments processed **before** fresh slots are pushed.
 """
 
 from __future__ import annotations
@@ -192,7 +221,8 @@ def _number(value: Any) -> int | None:
 
 
 class NaPopravkuHook(ServiceHttpHook):
-    """Reads NaPopravku appointments (leads with a booked slot) and acknowledges them."""
+    """Reads NaPopravku appointments (leads with a booked slot) and acknowledges them; pushes the
+    clinics, doctors and free slots of the schedule export."""
 
     conn_name_attr = "napopravku_conn_id"
     default_conn_name = "napopravku_default"
@@ -225,6 +255,7 @@ class NaPopravkuHook(ServiceHttpHook):
         body: dict[str, Any] | None = None,
         describe: str | None = None,
         not_found: str | None = None,
+        require_result: bool = True,
     ) -> Any:
         """One call of the RTA API, retrying transient faults; returns the answer's ``result``.
 
@@ -232,7 +263,9 @@ class NaPopravkuHook(ServiceHttpHook):
         JSON. Raises :class:`ServiceAuthError` at once on 401/403 (the service's message quoted),
         :class:`ServiceResponseError` on 404 (``not_found`` as the message when given) and 422 (the
         message and every field error quoted), :class:`TransientServiceError` when timeouts, 429 or
-        5xx outlast the attempts. ``describe`` is what the exchange log shows instead of the URL."""
+        5xx outlast the attempts. ``describe`` is what the exchange log shows instead of the URL.
+        ``require_result=False``: a 2xx answer without ``result`` (or an empty one) is accepted, and
+        its ``result`` (else the whole body, or None) returned."""
         session, _ = self._session_and_secret()  # the token is in the session's Authorization header
         url = f"{self.base_url}/{path.lstrip('/')}"
         if query:
@@ -249,7 +282,7 @@ class NaPopravkuHook(ServiceHttpHook):
         return call_with_retries(
             lambda: self._attempt(
                 prepared,
-                parse=lambda response: self._result_of(what, response),
+                parse=lambda response: self._result_of(what, response, require_result),
                 describe_url=describe,
                 inspect_error=lambda response: self._raise_refusal(what, response, not_found),
             ),
@@ -258,7 +291,12 @@ class NaPopravkuHook(ServiceHttpHook):
             backoff_seconds=self.request_backoff_seconds,
         )
 
-    def _result_of(self, what: str, response: requests.Response) -> Any:
+    def _result_of(self, what: str, response: requests.Response, require_result: bool = True) -> Any:
+        if not require_result:
+            if not response.content.strip():
+                return None
+            body = response.json()  # ValueError (a garbled body) is retried by timed_request
+            return body["result"] if isinstance(body, dict) and "result" in body else body
         body = response.json()  # ValueError (a garbled body) is retried by timed_request
         if not isinstance(body, dict) or "result" not in body:
             shape = type(body).__name__ if not isinstance(body, dict) else f"keys {sorted(body)}"
@@ -414,6 +452,24 @@ class NaPopravkuHook(ServiceHttpHook):
             not_found=f"NaPopravku has no appointment {uuid!r} to mark received (404)",
         )
         self.log.info("NaPopravku: appointment %s marked received (success=%s)", uuid, bool(success))
+
+    # -- schedule -------------------------------------------------------------------------------
+    def update_clinics(self, clinics: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """``POST clinics``: upsert the clinics (``mis_clinic_id``, ``name``, ``comment``); the
+        service's ``{"created", "updated"}``."""
+        result = self.request("POST", "clinics", body={"clinics": list(clinics)})
+        return result if isinstance(result, dict) else {}
+
+    def update_doctors(self, doctors: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """``POST doctors``: upsert the doctors (``mis_doctor_id``, ``name``, ``comment``,
+        ``mis_clinic_ids``); the service's ``{"created", "updated", "matched", "not_matched"}``."""
+        result = self.request("POST", "doctors", body={"doctors": list(doctors)})
+        return result if isinstance(result, dict) else {}
+
+    def update_slots(self, clinics: Sequence[dict[str, Any]]) -> Any:
+        """``POST slots``: the slots of the given clinics, doctors and dates (each date sent replaces
+        that doctor's slots on it). A 422 quotes the service's message and every field error."""
+        return self.request("POST", "slots", body={"clinics": list(clinics)}, require_result=False)
 
     # -- UI -----------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

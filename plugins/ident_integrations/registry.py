@@ -15,6 +15,7 @@ from ident_integrations.services.clinic_db import CLINIC_DB
 from ident_integrations.services.clinic_http import CLINIC_HTTP
 from ident_integrations.services.flexbe import FLEXBE
 from ident_integrations.services.napopravku import NAPOPRAVKU
+from ident_integrations.services.prodoctorov import PRODOCTOROV
 from ident_integrations.services.sberzdorovie import SBERZDOROVIE
 from ident_integrations.services.top32 import TOP32
 from ident_integrations.services.uis import UIS
@@ -22,13 +23,14 @@ from ident_integrations.services.uis import UIS
 CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS, CALLS)}
 
 SERVICES: dict[str, Service] = {
-    service.name: service for service in (CLINIC_HTTP, CLINIC_DB, UIS, NAPOPRAVKU, FLEXBE, TOP32, SBERZDOROVIE)
+    service.name: service
+    for service in (CLINIC_HTTP, CLINIC_DB, UIS, NAPOPRAVKU, FLEXBE, TOP32, SBERZDOROVIE, PRODOCTOROV)
 }
 
 # Services IDENT integrates with whose modules have not landed yet: an integration may name them
 # (and is told clearly that they cannot run a capability yet) instead of getting "unknown service".
 PLANNED_SERVICES = (
-    "prodoctorov", "dadata", "smsc",
+    "dadata", "smsc",
     "google_calendar",
 )  # fmt: skip
 

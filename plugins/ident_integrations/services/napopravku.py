@@ -4,7 +4,11 @@ when it cannot be (it then sits in ``ident_rejects``). NaPopravku cancels an app
 unacknowledged for 10 minutes, so: the DAGs of this service run in their own Airflow pool
 (``ident_napopravku``), an acknowledgement that failed is retried by the next run (the appointment
 is still unreceived, its upsert changes nothing), and a run fails — the failure alert — when a
-stored appointment more than 8 minutes old is still unacknowledged (reference aggregators.md §1)."""
+stored appointment more than 8 minutes old is still unacknowledged (reference aggregators.md §1).
+
+The schedule (``sources["schedule"]``): clinics and doctors, then free slots as a full snapshot of
+the 32-day horizon per doctor and date (below). The schedule DAG runs the lead import first, so a
+slot just booked through NaPopravku is never offered again."""
 
 from __future__ import annotations
 
@@ -16,10 +20,21 @@ from airflow.sdk.exceptions import AirflowException
 
 from ident_hooks.exchange import ServiceAuthError
 from ident_integrations.capabilities.leads import LeadSource
+from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.records import RejectedRecord
 from ident_integrations.records.leads import Lead, validate_leads
+from ident_integrations.records.schedule import Branch
 from ident_integrations.services import Service
+from ident_integrations.services.schedule_local import (
+    LocalSlot,
+    branch_dates,
+    branches,
+    doctors_by_branch,
+    group,
+    local_slots,
+    minutes,
+)
 
 log = logging.getLogger(__name__)
 POOL = "ident_napopravku"
@@ -90,6 +105,133 @@ def _age(appointment: dict) -> timedelta:
     return datetime.now(UTC) - created if created else timedelta(0)
 
 
+# -- schedule (the free-slot export) ---------------------------------------------------------------
+# NaPopravku's RTA API (hook docstring, "Schedule"): clinics and doctors as reference data (pushed
+# when changed and at least daily), then free slots only, grouped clinic -> doctor -> date, clock
+# times local to the branch. Every run sends, for every doctor of every clinic, every date of the
+# horizon, a date without free slots as "slots": [] — so a slot booked or closed since the last
+# push disappears (the service replaces a doctor's slots per date it is sent). The horizon is fixed
+# at today + 32 days, whatever schedule.days_ahead says (the NaPopravku team's rule).
+DAYS_AHEAD = 32
+
+
+def _clinic_comment(branch: Branch) -> str | None:
+    parts = [part.strip() for part in (branch.address, branch.phone) if part and part.strip()]
+    return ", ".join(parts) or None
+
+
+def schedule_reference(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, list[dict]]:
+    """``POST clinics`` and ``POST doctors`` bodies' lists: every branch as a clinic (the address and
+    phone as its comment); every exported doctor linked to a branch, its specialty as the comment,
+    its branches as ``mis_clinic_ids``. Ids as strings (``mis_*_id`` are strings in the client)."""
+    by_branch = doctors_by_branch(export, settings)
+    clinic_ids: dict[int, list[str]] = {}
+    names: dict[int, Any] = {}
+    for branch_id, doctors in by_branch.items():
+        for doctor in doctors:
+            clinic_ids.setdefault(doctor.id, []).append(str(branch_id))
+            names[doctor.id] = doctor
+    return {
+        "clinics": [
+            {"mis_clinic_id": str(b.id), "name": b.name, "comment": _clinic_comment(b)} for b in branches(export)
+        ],
+        "doctors": [
+            {
+                "mis_doctor_id": str(doctor_id),
+                "name": names[doctor_id].name,
+                "comment": names[doctor_id].specialty or None,
+                "mis_clinic_ids": clinic_ids[doctor_id],
+            }
+            for doctor_id in sorted(clinic_ids)
+        ],
+    }
+
+
+def push_reference(hook: Any, payload: dict[str, list[dict]], settings: ResolvedCapability) -> PushResult:
+    clinics = hook.update_clinics(payload["clinics"])
+    doctors = hook.update_doctors(payload["doctors"])
+    not_matched = doctors.get("not_matched")
+    detail = (
+        f"clinics {len(payload['clinics'])} (created {clinics.get('created', '?')}, updated "
+        f"{clinics.get('updated', '?')}), doctors {len(payload['doctors'])} (created {doctors.get('created', '?')}, "
+        f"updated {doctors.get('updated', '?')}"
+        + (f", not matched to NaPopravku profiles {len(not_matched)}" if isinstance(not_matched, list | dict) else "")
+        + ")"
+    )
+    log.info("NaPopravku reference pushed: %s", detail)
+    return PushResult(requests=2, sent=len(payload["clinics"]) + len(payload["doctors"]), detail=detail)
+
+
+def _intervals(slots: list[LocalSlot]) -> list[dict[str, Any]]:
+    """Back-to-back slots of one length as one interval with that ``duration`` (the service cuts it
+    into the same slots: README's 16:00-17:00 by 15 = four slots); a lone slot as itself."""
+    out: list[dict[str, Any]] = []
+    for slot in slots:
+        length = minutes(slot.end) - minutes(slot.start)
+        last = out[-1] if out else None
+        if last is not None and last["to"] == slot.start and last["duration"] == length:
+            last["to"] = slot.end
+        else:
+            out.append({"from": slot.start, "to": slot.end, "duration": length})
+    return out
+
+
+def slot_count(interval: dict[str, Any]) -> int:
+    span = minutes(interval["to"]) - minutes(interval["from"])
+    return span // interval["duration"] if interval.get("duration") else 1
+
+
+def schedule_payload(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, list[dict]]:
+    """The ``POST slots`` body: ``{"clinics": [{mis_clinic_id, doctors: [{mis_doctor_id, dates:
+    [{date, slots: [{from, to, duration}]}]}]}]}``, free slots only, every date of each branch's
+    horizon for every doctor of the branch (``[]`` when none is free). A branch without doctors is
+    left out (nothing to replace)."""
+    free = local_slots(export, export.free, service="NaPopravku")
+    grouped = group(free)
+    by_branch = doctors_by_branch(export, settings)
+    clinics = []
+    for branch in branches(export):
+        doctors = by_branch.get(branch.id, [])
+        if not doctors:
+            continue
+        dates = branch_dates(export, branch, free)
+        clinics.append(
+            {
+                "mis_clinic_id": str(branch.id),
+                "doctors": [
+                    {
+                        "mis_doctor_id": str(doctor.id),
+                        "dates": [
+                            {"date": day, "slots": _intervals(grouped.get((branch.id, doctor.id), {}).get(day, []))}
+                            for day in dates
+                        ],
+                    }
+                    for doctor in doctors
+                ],
+            }
+        )
+    return {"clinics": clinics}
+
+
+def push_schedule(hook: Any, payload: dict[str, list[dict]], settings: ResolvedCapability) -> PushResult:
+    """One ``POST slots`` per clinic (no payload limit is known; a clinic's doctors and dates stay
+    together). The hook raises on a refusal (a 422 with the service's field errors quoted)."""
+    slots = dates = empty = doctors = 0
+    for clinic in payload["clinics"]:
+        hook.update_slots([clinic])
+        counts = {
+            doctor["mis_doctor_id"]: sum(slot_count(i) for day in doctor["dates"] for i in day["slots"])
+            for doctor in clinic["doctors"]
+        }
+        log.info("NaPopravku clinic %s: free slots per doctor %s", clinic["mis_clinic_id"], counts)
+        doctors += len(clinic["doctors"])
+        slots += sum(counts.values())
+        dates += sum(len(doctor["dates"]) for doctor in clinic["doctors"])
+        empty += sum(1 for doctor in clinic["doctors"] for day in doctor["dates"] if not day["slots"])
+    detail = f"clinics {len(payload['clinics'])}, doctors {doctors}, doctor-dates {dates} ({empty} without free slots)"
+    return PushResult(requests=len(payload["clinics"]), sent=slots, detail=detail)
+
+
 NAPOPRAVKU = Service(
     name="napopravku",
     conn_type="ident_napopravku",
@@ -101,6 +243,14 @@ NAPOPRAVKU = Service(
             to_leads=lambda hook, records, settings: validate_leads(records, settings.tz, appointment_ticket, "uuid"),
             acknowledge=acknowledge,
             repullable=False,
+        ),
+        "schedule": SchedulePusher(
+            payload=schedule_payload,
+            push=push_schedule,
+            busy=False,
+            days_ahead=DAYS_AHEAD,
+            reference=schedule_reference,
+            push_reference=push_reference,
         ),
     },
 )
