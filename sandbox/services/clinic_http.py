@@ -1,4 +1,6 @@
-"""IDENT "clinic's own service over HTTP" (reference §2.1–2.5): GetTickets, GetFinishedCalls, GetOngoingCalls.
+"""IDENT "clinic's own service over HTTP" (reference §2.1–2.6): GetTickets, GetFinishedCalls,
+GetOngoingCalls, and the receiving end of PostTimeTable (the schedule IDENT pushes), validated
+strictly and kept for ``GET /_sandbox/clinic_http/{tenant}/received``.
 
 The method names, query parameters, ticket and call fields come from third-party implementations of
 the protocol ([S] in the reference), not from IDENT itself. Calls come from the same generator as
@@ -11,7 +13,7 @@ import hmac
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -32,6 +34,7 @@ from ..call_data import (
 from ..clock import format_iso, parse_iso
 from ..context import SandboxContext, Service
 from ..demo_data import LeadGenerator
+from ..received import BodyError, ReceivedLog, is_int, nonempty_text, parse_offset_time, read_json
 
 NAME = "clinic_http"
 MAX_LIMIT = 1000
@@ -52,6 +55,7 @@ class _Tenant:
     injected: list[dict] = field(default_factory=list)  # raw tickets from the control API, served as-is
     patches: dict[str, dict] = field(default_factory=dict)  # Id -> fields merged over a generated lead
     injected_calls: list[dict] = field(default_factory=list)  # raw call objects, served as-is
+    timetables: ReceivedLog = field(default_factory=ReceivedLog)  # PostTimeTable pushes accepted
 
 
 @dataclass
@@ -212,6 +216,99 @@ def _ident_phone(digits: str | None, call_id: int) -> str | None:
     return f"+{digits}"
 
 
+TIMETABLE_KEYS = {"Doctors", "Branches", "Intervals"}
+NAMED_KEYS = {"Id", "Name"}
+INTERVAL_KEYS = {"DoctorId", "BranchId", "StartDateTime", "LengthInMinutes", "IsBusy"}
+MAX_LENGTH_MINUTES = 24 * 60
+
+
+def validate_timetable(body: Any) -> tuple[list[str], dict[str, int]]:
+    """PostTimeTable's rules (reference §2.6), strictly: exactly Doctors, Branches, Intervals;
+    ``Id`` integers, unique, ``Name`` non-empty text; an interval's DoctorId/BranchId one of those,
+    StartDateTime ISO 8601 with a colon offset, LengthInMinutes a positive integer (at most a
+    day), IsBusy a boolean, no other keys; a doctor's intervals never overlap (across branches
+    too). Returns the errors (``path: text``) and a summary of what it holds."""
+    if not isinstance(body, dict):
+        return [f"the body must be an object with Doctors, Branches and Intervals, got {type(body).__name__}"], {}
+    errors: list[str] = []
+    for key in sorted(TIMETABLE_KEYS - set(body)):
+        errors.append(f"{key}: missing")
+    for key in sorted(set(body) - TIMETABLE_KEYS):
+        errors.append(f"{key}: unknown field")
+    ids: dict[str, set[int]] = {}
+    for key in ("Doctors", "Branches"):
+        items = body.get(key, [])
+        ids[key] = set()
+        if not isinstance(items, list):
+            errors.append(f"{key}: must be an array")
+            continue
+        for n, item in enumerate(items):
+            where = f"{key}[{n}]"
+            if not isinstance(item, dict):
+                errors.append(f"{where}: must be an object")
+                continue
+            errors += [f"{where}.{k}: unknown field" for k in sorted(set(item) - NAMED_KEYS)]
+            if not is_int(item.get("Id")):
+                errors.append(f"{where}.Id: must be an integer, got {item.get('Id')!r}")
+            elif item["Id"] in ids[key]:
+                errors.append(f"{where}.Id: {item['Id']} is listed twice")
+            else:
+                ids[key].add(item["Id"])
+            if not nonempty_text(item.get("Name")):
+                errors.append(f"{where}.Name: must be a non-empty string, got {item.get('Name')!r}")
+    intervals = body.get("Intervals", [])
+    spans: dict[int, list[tuple[datetime, datetime, str]]] = {}
+    busy = 0
+    if not isinstance(intervals, list):
+        errors.append("Intervals: must be an array")
+        intervals = []
+    for n, item in enumerate(intervals):
+        where = f"Intervals[{n}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: must be an object")
+            continue
+        errors += [f"{where}.{k}: unknown field" for k in sorted(set(item) - INTERVAL_KEYS)]
+        errors += [f"{where}.{k}: missing" for k in sorted(INTERVAL_KEYS - set(item))]
+        for key, known in (("DoctorId", ids["Doctors"]), ("BranchId", ids["Branches"])):
+            value = item.get(key)
+            if key not in item:
+                continue
+            if not is_int(value):
+                errors.append(f"{where}.{key}: must be an integer, got {value!r}")
+            elif value not in known:
+                errors.append(f"{where}.{key}: {value} is not in {'Doctors' if key == 'DoctorId' else 'Branches'}")
+        start = parse_offset_time(item.get("StartDateTime"))
+        if "StartDateTime" in item and start is None:
+            errors.append(
+                f"{where}.StartDateTime: must be ISO 8601 with a UTC offset (2026-05-12T10:00:00+03:00), "
+                f"got {item.get('StartDateTime')!r}"
+            )
+        length = item.get("LengthInMinutes")
+        if "LengthInMinutes" in item and not (is_int(length) and 0 < length <= MAX_LENGTH_MINUTES):
+            errors.append(
+                f"{where}.LengthInMinutes: must be a positive integer up to {MAX_LENGTH_MINUTES}, got {length!r}"
+            )
+            length = None
+        if "IsBusy" in item and not isinstance(item.get("IsBusy"), bool):
+            errors.append(f"{where}.IsBusy: must be true or false, got {item.get('IsBusy')!r}")
+        busy += item.get("IsBusy") is True
+        if start is not None and is_int(length) and is_int(item.get("DoctorId")):
+            spans.setdefault(item["DoctorId"], []).append((start, start + timedelta(minutes=length), where))
+    for doctor_id, doctor_spans in sorted(spans.items()):
+        doctor_spans.sort(key=lambda span: span[0])
+        for (_, end, before), (start, _, after) in zip(doctor_spans, doctor_spans[1:], strict=False):
+            if start < end:
+                errors.append(f"{after}: overlaps {before} (DoctorId {doctor_id})")
+    summary = {
+        "doctors": len(ids["Doctors"]),
+        "branches": len(ids["Branches"]),
+        "intervals": len(intervals),
+        "free": len(intervals) - busy,
+        "busy": busy,
+    }
+    return errors, summary
+
+
 def _bad_request(text: str) -> PlainTextResponse:
     return PlainTextResponse(text, status_code=400)
 
@@ -314,6 +411,26 @@ def create(ctx: SandboxContext) -> Service:
     async def get_ongoing_calls(tenant: str, request: Request) -> Response:
         return await calls(tenant, request, ongoing=True)
 
+    @router.post("/{tenant}/PostTimeTable")
+    async def post_timetable(tenant: str, request: Request) -> Response:
+        """IDENT's schedule push (§2.6): JSON, gzip-compressed when Content-Encoding says so;
+        200 with an empty body when valid (IDENT ignores it), else 400 with every error, plain text."""
+        if error := _unknown_tenant(tenant) or service.check_key(request):
+            return error
+        log = service.tenant(tenant).timetables
+        try:
+            body, encoding = await read_json(request)
+        except BodyError as exc:
+            log.reject([str(exc)])
+            return PlainTextResponse(f"PostTimeTable rejected: {exc}", status_code=exc.status)
+        errors, summary = validate_timetable(body)
+        if errors:
+            log.reject(errors)
+            shown = "\n".join(errors[:50]) + (f"\n… and {len(errors) - 50} more" if len(errors) > 50 else "")
+            return PlainTextResponse(f"PostTimeTable rejected: {len(errors)} error(s):\n{shown}", status_code=400)
+        log.accept(body, at=format_iso(ctx.clock.now(), ctx.tz), encoding=encoding, summary=summary)
+        return PlainTextResponse("")
+
     @router.get("/{tenant}/records/{communication_id}/{record}.mp3")
     async def record(tenant: str, communication_id: int, record: str) -> Response:
         """The RecordUrl of a call: a tiny MP3 for a recording the tenant has, else 404 (no key: a player opens it)."""
@@ -373,6 +490,13 @@ def create(ctx: SandboxContext) -> Service:
                 keys = ("DateAndTime", "Direction", "PhoneFrom", "PhoneTo")
                 found.append({**{k: call.get(k) for k in keys}, "defect": call_defect(stub)})
         return {"tenant": tenant, "defects": found}
+
+    @control.get("/{tenant}/received")
+    async def received(tenant: str) -> Response:
+        """The PostTimeTable pushes accepted (the last 20, each whole) and the last rejection's errors."""
+        if error := _unknown_tenant(tenant):
+            return error
+        return JSONResponse({"tenant": tenant, **service.tenant(tenant).timetables.as_json()})
 
     @control.get("/{tenant}/stats")
     async def stats(tenant: str) -> dict:

@@ -1,5 +1,6 @@
 """32top partner API, **as assumed** (32top publishes none; reference aggregators.md §4): routes under
-``/top32/{account}/api/partner/v1/``: ``GET me`` and ``GET leads``. The contract is written down
+``/top32/{account}/api/partner/v1/``: ``GET me``, ``GET leads`` and ``PUT schedule`` (the free
+slots, validated strictly and kept for ``GET /_sandbox/top32/{account}/received``). The contract is written down
 once, in ``plugins/ident_hooks/top32.py``'s docstring; this module emulates exactly that and is
 swapped together with it when 32top's real specification arrives.
 
@@ -20,8 +21,9 @@ import random
 import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
@@ -42,6 +44,15 @@ from ..demo_data import (
     _translit,
 )
 from ..faults import stable_int
+from ..received import (
+    CLOCK_TIME,
+    LOCAL_DATE,
+    BodyError,
+    ReceivedLog,
+    is_int,
+    nonempty_text,
+    read_json,
+)
 
 NAME = "top32"
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -221,6 +232,7 @@ class _Account:
     forced: deque[ForcedError] = field(default_factory=deque)  # one entry per answer still to force
     calls: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+    schedules: ReceivedLog = field(default_factory=ReceivedLog)  # PUT schedule pushes accepted
 
 
 def error(code: str, message: str | None = None, status: int | None = None, **extra: Any) -> JSONResponse:
@@ -281,6 +293,143 @@ class Top32:
             picked.append(((0, created.timestamp(), _id_key(raw.get("id")), 1 + seq), raw))
         picked.sort(key=lambda item: item[0])
         return [lead for _, lead in picked]
+
+
+SCHEDULE_KEYS = {"date_from", "date_to", "branches", "doctors"}
+BRANCH_KEYS = {"id", "name", "timezone"}
+DOCTOR_KEYS = {"id", "surname", "full_name", "branch_id", "dates"}
+MAX_DURATION = 24 * 60
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or not LOCAL_DATE.match(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _keys(details: dict, where: str, item: dict, allowed: set[str]) -> None:
+    for key in sorted(set(item) - allowed):
+        details[f"{where}.{key}" if where else key] = "unknown field"
+    for key in sorted(allowed - set(item)):
+        details[f"{where}.{key}" if where else key] = "missing"
+
+
+def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
+    """``PUT schedule``'s rules as the hook's docstring states them; the errors by field path and a
+    summary of what the body holds."""
+    details: dict[str, str] = {}
+    if not isinstance(body, dict):
+        return {"(body)": f"must be an object, got {type(body).__name__}"}, {}
+    _keys(details, "", body, SCHEDULE_KEYS)
+    first, last = _date(body.get("date_from")), _date(body.get("date_to"))
+    for name, parsed in (("date_from", first), ("date_to", last)):
+        if name in body and parsed is None:
+            details[name] = f"must be a date YYYY-MM-DD, got {body.get(name)!r}"
+    if first and last and first > last:
+        details["date_to"] = "is before date_from"
+    branch_ids: set[str] = set()
+    branches = body.get("branches", [])
+    if not isinstance(branches, list):
+        details["branches"] = "must be an array"
+        branches = []
+    for n, branch in enumerate(branches):
+        where = f"branches[{n}]"
+        if not isinstance(branch, dict):
+            details[where] = "must be an object"
+            continue
+        _keys(details, where, branch, BRANCH_KEYS)
+        if not nonempty_text(branch.get("id")):
+            details[f"{where}.id"] = f"must be a non-empty string, got {branch.get('id')!r}"
+        elif branch["id"] in branch_ids:
+            details[f"{where}.id"] = f"{branch['id']!r} is listed twice"
+        else:
+            branch_ids.add(branch["id"])
+        if not nonempty_text(branch.get("name")):
+            details[f"{where}.name"] = "must be a non-empty string"
+        try:
+            ZoneInfo(branch.get("timezone"))
+        except (TypeError, ValueError, ZoneInfoNotFoundError):
+            details[f"{where}.timezone"] = f"must be an IANA timezone, got {branch.get('timezone')!r}"
+    doctors = body.get("doctors", [])
+    if not isinstance(doctors, list):
+        details["doctors"] = "must be an array"
+        doctors = []
+    entries: set[tuple[str, str]] = set()
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    slots_total = 0
+    for n, doctor in enumerate(doctors):
+        where = f"doctors[{n}]"
+        if not isinstance(doctor, dict):
+            details[where] = "must be an object"
+            continue
+        _keys(details, where, doctor, DOCTOR_KEYS)
+        doctor_id, branch_id = doctor.get("id"), doctor.get("branch_id")
+        if not nonempty_text(doctor_id):
+            details[f"{where}.id"] = f"must be a non-empty string, got {doctor_id!r}"
+        if not nonempty_text(branch_id) or branch_id not in branch_ids:
+            details[f"{where}.branch_id"] = f"must be the id of one of branches, got {branch_id!r}"
+        if nonempty_text(doctor_id) and nonempty_text(branch_id):
+            if (doctor_id, branch_id) in entries:
+                details[f"{where}.id"] = f"doctor {doctor_id!r} is listed twice for branch {branch_id!r}"
+            entries.add((doctor_id, branch_id))
+        full_name, last_name = doctor.get("full_name"), doctor.get("surname")
+        if not nonempty_text(full_name):
+            details[f"{where}.full_name"] = "must be a non-empty string"
+        if not nonempty_text(last_name):
+            details[f"{where}.surname"] = "must be a non-empty string"
+        elif nonempty_text(full_name) and full_name.split()[0] != last_name:
+            details[f"{where}.surname"] = f"{last_name!r} is not the first word of full_name {full_name!r}"
+        dates = doctor.get("dates", [])
+        if not isinstance(dates, list):
+            details[f"{where}.dates"] = "must be an array"
+            continue
+        previous_day: date | None = None
+        for d, day in enumerate(dates):
+            at = f"{where}.dates[{d}]"
+            if not isinstance(day, dict):
+                details[at] = "must be an object"
+                continue
+            _keys(details, at, day, {"date", "slots"})
+            local = _date(day.get("date"))
+            if local is None:
+                details[f"{at}.date"] = f"must be a date YYYY-MM-DD, got {day.get('date')!r}"
+            elif first and last and not first <= local <= last:
+                details[f"{at}.date"] = f"{local} is outside date_from..date_to"
+            elif previous_day and local <= previous_day:
+                details[f"{at}.date"] = f"{local} is not after the date before it ({previous_day})"
+            previous_day = local or previous_day
+            slots = day.get("slots", [])
+            if not isinstance(slots, list):
+                details[f"{at}.slots"] = "must be an array"
+                continue
+            for k, slot in enumerate(slots):
+                spot = f"{at}.slots[{k}]"
+                slots_total += 1
+                if not isinstance(slot, dict):
+                    details[spot] = "must be an object"
+                    continue
+                _keys(details, spot, slot, {"time", "duration"})
+                time_text, duration = slot.get("time"), slot.get("duration")
+                if not isinstance(time_text, str) or not CLOCK_TIME.match(time_text):
+                    details[f"{spot}.time"] = f"must be HH:MM, got {time_text!r}"
+                    time_text = None
+                if not (is_int(duration) and 0 < duration <= MAX_DURATION):
+                    details[f"{spot}.duration"] = f"must be a positive number of minutes, got {duration!r}"
+                    duration = None
+                if local and time_text and duration and nonempty_text(doctor_id):
+                    hours, minutes = map(int, time_text.split(":"))
+                    begins = local.toordinal() * 1440 + hours * 60 + minutes  # minutes, local
+                    spans.setdefault(where, []).append((begins, duration, spot))
+    for entry_spans in spans.values():  # one doctor at one branch: local times compare
+        entry_spans.sort(key=lambda span: span[0])
+        for (start_a, length_a, before), (start_b, _, after) in zip(entry_spans, entry_spans[1:], strict=False):
+            if start_b < start_a + length_a:
+                details[f"{after}.time"] = f"overlaps {before}"
+    summary = {"branches": len(branch_ids), "doctors": len(entries), "slots": slots_total}
+    return details, summary
 
 
 def _id_key(value: Any) -> tuple:
@@ -362,6 +511,26 @@ def create(ctx: SandboxContext) -> Service:
                 "total_pages": math.ceil(len(selected) / per_page)}  # fmt: skip
         return JSONResponse({"data": chunk, "meta": meta})
 
+    @router.put(f"/{{account}}/{API}/schedule")
+    async def put_schedule(account: str, request: Request) -> Response:
+        """The free slots, a full snapshot (the contract in the hook's docstring); gzip accepted."""
+        acc = guard(account, request, "schedule")
+        if isinstance(acc, Response):
+            return acc
+        try:
+            body, encoding = await read_json(request)
+        except BodyError as exc:
+            acc.errors["validation_error"] += 1
+            acc.schedules.reject([str(exc)])
+            return error("validation_error", f"The request body cannot be read: {exc}")
+        details, summary = validate_schedule(body)
+        if details:
+            acc.errors["validation_error"] += 1
+            acc.schedules.reject([f"{path}: {text}" for path, text in details.items()])
+            return error("validation_error", "The schedule is invalid", details=details)
+        acc.schedules.accept(body, at=format_iso(service.now(), ctx.tz), encoding=encoding, summary=summary)
+        return JSONResponse({"data": {"doctors": summary["doctors"], "slots": summary["slots"]}})
+
     @router.api_route("/{account}/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def unknown_route(account: str, rest: str, request: Request) -> Response:
         return error("not_found", f"No route {request.method} /{rest}")
@@ -412,6 +581,14 @@ def create(ctx: SandboxContext) -> Service:
                 "quirks": {str(lead.id): list(lead.quirks) for lead in shown if lead.quirks},
             }
         )
+
+    @control.get("/{account}/received")
+    async def received(account: str) -> Response:
+        """The PUT schedule pushes accepted (the last 20, each whole) and the last rejection's errors."""
+        acc = known(account)
+        if isinstance(acc, Response):
+            return acc
+        return JSONResponse({"account": account, **acc.schedules.as_json()})
 
     @control.get("/{account}/stats")
     async def stats(account: str) -> Response:

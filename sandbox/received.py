@@ -1,0 +1,96 @@
+"""What the schedule receivers share: reading a pushed JSON body (gzip-compressed when its
+``Content-Encoding`` says so), strict ISO 8601 checks, and the log of what each account or tenant
+received, shown at ``GET /_sandbox/<service>/{account}/received``."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+
+KEEP = 20  # pushes kept per account (the demo pushes every 10 minutes: over three hours of them)
+MAX_ERRORS = 50  # validation errors listed in one answer
+# Whole seconds (a fraction allowed) and a colon offset, as IDENT and the assumed contracts write it.
+ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}:\d{2}$")
+LOCAL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class BodyError(ValueError):
+    """A body that cannot be read: ``status`` is what to answer (400, or 415 for an unknown encoding)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def read_json(request: Request) -> tuple[Any, str]:
+    """The body as JSON and the encoding it came in (``identity`` or ``gzip``); :class:`BodyError`
+    when it is not gzip although it says so, not UTF-8 or not JSON."""
+    raw = await request.body()
+    encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    if encoding == "gzip":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BodyError(f"Content-Encoding is gzip but the body is not valid gzip: {exc}") from None
+    elif encoding != "identity":
+        raise BodyError(f"Content-Encoding {encoding!r} is not supported (gzip or none)", status=415)
+    try:
+        return json.loads(raw.decode("utf-8")), encoding
+    except UnicodeDecodeError:
+        raise BodyError("the body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise BodyError(f"the body is not JSON: {exc}") from None
+
+
+def parse_offset_time(value: Any) -> datetime | None:
+    """An ISO 8601 date-time with a colon offset (``2025-06-02T10:00:00+03:00``), else None."""
+    if not isinstance(value, str) or not ISO_WITH_OFFSET.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def nonempty_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+@dataclass
+class ReceivedLog:
+    """The accepted pushes of one account (the last :data:`KEEP`, newest last) and counters."""
+
+    pushes: deque = field(default_factory=lambda: deque(maxlen=KEEP))
+    accepted: int = 0
+    rejected: int = 0
+    last_errors: list[str] = field(default_factory=list)
+
+    def accept(self, body: Any, *, at: str, encoding: str, summary: dict[str, Any]) -> None:
+        self.accepted += 1
+        self.pushes.append({"at": at, "content_encoding": encoding, "summary": summary, "body": body})
+
+    def reject(self, errors: list[str]) -> None:
+        self.rejected += 1
+        self.last_errors = errors[:MAX_ERRORS]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "last_errors": self.last_errors,
+            "last": self.pushes[-1] if self.pushes else None,
+            "pushes": list(self.pushes),
+        }
