@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseHook
-from sqlalchemy import Engine, MetaData, Table, delete, insert, select
+from sqlalchemy import Engine, MetaData, Table, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
 from ident_hooks.exchange import (
@@ -164,13 +164,17 @@ class ClinicDbHook(BaseHook):
         if time_column not in written:
             written.insert(0, time_column)
         values = [{name: row.get(name) for name in written} for row in rows]
-        moment = table.c[time_column]
+        moment, low, high = table.c[time_column], start, end
+        if self.engine.dialect.name == "sqlite":
+            # SQLite keeps date-times as text: SQLAlchemy writes "… 00:00:00.000000", another program
+            # "… 00:00:00"; compare both normalised, or a row exactly on a bound lands on the wrong side.
+            moment, low, high = func.datetime(moment), f"{start:%Y-%m-%d %H:%M:%S}", f"{end:%Y-%m-%d %H:%M:%S}"
         window = f"{start:%Y-%m-%d %H:%M:%S}..{end:%Y-%m-%d %H:%M:%S}"
         describe = f"REPLACE {table_name} {time_column} {window}: {len(values)} row(s)"
 
         def transaction() -> int:
             with self.engine.begin() as conn:  # commits at the end, rolls back on any error
-                conn.execute(delete(table).where(moment >= start, moment < end))
+                conn.execute(delete(table).where(moment >= low, moment < high))
                 for first in range(0, len(values), self.INSERT_CHUNK):
                     conn.execute(insert(table), values[first : first + self.INSERT_CHUNK])
             return len(values)

@@ -100,10 +100,11 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
         if "address" in building:
             _text(errors, f"{where}.address", building.get("address"), empty_ok=True)
         zone = None
-        try:
-            zone = ZoneInfo(building.get("timezone"))
-        except (TypeError, ValueError, ZoneInfoNotFoundError):
-            errors[f"{where}.timezone"] = f"must be an IANA timezone, got {building.get('timezone')!r}"
+        if "timezone" in building:  # a missing one is reported as missing
+            try:
+                zone = ZoneInfo(building.get("timezone"))
+            except (TypeError, ValueError, ZoneInfoNotFoundError):
+                errors[f"{where}.timezone"] = f"must be an IANA timezone, got {building.get('timezone')!r}"
         doctors = building.get("doctors", [])
         if not isinstance(doctors, list):
             errors[f"{where}.doctors"] = "must be an array"

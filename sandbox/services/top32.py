@@ -349,10 +349,11 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
             branch_ids.add(branch["id"])
         if not nonempty_text(branch.get("name")):
             details[f"{where}.name"] = "must be a non-empty string"
-        try:
-            ZoneInfo(branch.get("timezone"))
-        except (TypeError, ValueError, ZoneInfoNotFoundError):
-            details[f"{where}.timezone"] = f"must be an IANA timezone, got {branch.get('timezone')!r}"
+        if "timezone" in branch:  # a missing one is reported as missing
+            try:
+                ZoneInfo(branch.get("timezone"))
+            except (TypeError, ValueError, ZoneInfoNotFoundError):
+                details[f"{where}.timezone"] = f"must be an IANA timezone, got {branch.get('timezone')!r}"
     doctors = body.get("doctors", [])
     if not isinstance(doctors, list):
         details["doctors"] = "must be an array"
