@@ -26,6 +26,7 @@ SERVICE_MODULES = [
     "napopravku",  # NaPopravku RTA API: /napopravku/{account}/api/v1/appointments
     "flexbe",  # Flexbe landing pages, legacy per-site API: /flexbe/{site}/mod/api/
     "top32",  # 32top partner API, an ASSUMED contract (none is public): /top32/{account}/api/partner/v1/leads
+    "prodoctorov",  # ProDoctorov via MedFlex, send_schedule: /prodoctorov/{account}/v2/doctors/send_schedule/
     "sberzdorovie",  # SberZdorovye schedule push, an ASSUMED contract: /sberzdorovie/{account}/mis/v1/schedule
 ]
 

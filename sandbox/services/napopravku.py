@@ -227,6 +227,21 @@ class _Injected:
 
 
 @dataclass
+class _Schedule:
+    """What the account received through ``POST clinics``/``doctors``/``slots``, as the service
+    keeps it: clinics and doctors by MIS id (upserted), and per clinic, doctor and date the slots
+    of the last push that named that date (cut by ``duration``), a date sent empty as ``[]``."""
+
+    clinics: dict[str, dict] = field(default_factory=dict)
+    doctors: dict[str, dict] = field(default_factory=dict)
+    slots: dict[str, dict[str, dict[str, list[dict]]]] = field(default_factory=dict)
+    pushes: dict[str, int] = field(default_factory=lambda: {"clinics": 0, "doctors": 0, "slots": 0})
+    rejected: int = 0
+    last_errors: dict[str, list[str]] = field(default_factory=dict)
+    last_push_at: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class _Account:
     name: str
     generator: AppointmentGenerator
@@ -235,6 +250,7 @@ class _Account:
     injected: list[_Injected] = field(default_factory=list)
     throttled: int = 0  # the next N API requests get Laravel's 429
     retry_after: int = 1
+    schedule: _Schedule = field(default_factory=lambda: _Schedule())
 
 
 @dataclass
@@ -434,6 +450,218 @@ def _not_found(message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=404)
 
 
+# -- schedule: POST clinics / doctors / slots ------------------------------------------------------
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_YMD = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_STRING = 255  # [assumed] Laravel's usual string columns
+MAX_DURATION = 24 * 60
+
+
+def _list(errors: _Errors, value: Any, name: str, *, present: bool = False) -> list | None:
+    """Laravel's ``required|array`` (``present|array`` with ``present``: an empty list is fine) on
+    a JSON list; a JSON object is an array to PHP too, but the client only ever sends lists."""
+    if value is None:
+        errors.add(name, f"The {_label(name)} field {'must be present' if present else 'is required'}.")
+        return None
+    if not isinstance(value, list):
+        errors.add(name, f"The {_label(name)} field must be an array.")
+        return None
+    if not value and not present:
+        errors.add(name, f"The {_label(name)} field is required.")
+        return None
+    return value
+
+
+def _string(errors: _Errors, item: dict, key: str, where: str, *, nullable: bool = False) -> str | None:
+    name = f"{where}.{key}"
+    value = item.get(key)
+    if value is None or (value == "" and not nullable):
+        if not nullable:
+            errors.add(name, f"The {_label(name)} field is required.")
+        return None
+    if not isinstance(value, str):
+        errors.add(name, f"The {_label(name)} field must be a string.")
+        return None
+    if len(value) > MAX_STRING:
+        errors.add(name, f"The {_label(name)} field must not be greater than {MAX_STRING} characters.")
+        return None
+    return value
+
+
+def _objects(errors: _Errors, items: list, where: str) -> list[tuple[str, dict]]:
+    out = []
+    for index, item in enumerate(items):
+        name = f"{where}.{index}"
+        if not isinstance(item, dict):
+            errors.add(name, f"The {_label(name)} field must be an array.")
+        else:
+            out.append((name, item))
+    return out
+
+
+def _distinct(errors: _Errors, values: list[tuple[str, Any]]) -> None:
+    seen: set = set()
+    for name, value in values:
+        if value is None:
+            continue
+        if value in seen:
+            errors.add(name, f"The {_label(name)} field has a duplicate value.")
+        seen.add(value)
+
+
+def _body(raw: Any) -> dict:
+    return raw if isinstance(raw, dict) else {}
+
+
+def validate_clinics(body: Any) -> tuple[_Errors, list[dict]]:
+    """``{"clinics": [{mis_clinic_id, name, comment}]}`` (``ClinicUpdateDTO``)."""
+    errors, clinics = _Errors(), []
+    items = _list(errors, _body(body).get("clinics"), "clinics")
+    ids = []
+    for where, item in _objects(errors, items or [], "clinics"):
+        mis_id = _string(errors, item, "mis_clinic_id", where)
+        name = _string(errors, item, "name", where)
+        comment = _string(errors, item, "comment", where, nullable=True)
+        ids.append((f"{where}.mis_clinic_id", mis_id))
+        clinics.append({"mis_clinic_id": mis_id, "name": name, "comment": comment})
+    _distinct(errors, ids)
+    return errors, clinics
+
+
+def validate_doctors(body: Any, known_clinics: dict[str, dict]) -> tuple[_Errors, list[dict]]:
+    """``{"doctors": [{mis_doctor_id, name, comment, mis_clinic_ids: [...]}]}``; every clinic id
+    must be one the account has (``POST clinics`` first). Ids as strings or [assumed] integers."""
+    errors, doctors = _Errors(), []
+    items = _list(errors, _body(body).get("doctors"), "doctors")
+    ids = []
+    for where, item in _objects(errors, items or [], "doctors"):
+        mis_id = _string(errors, item, "mis_doctor_id", where)
+        name = _string(errors, item, "name", where)
+        comment = _string(errors, item, "comment", where, nullable=True)
+        ids.append((f"{where}.mis_doctor_id", mis_id))
+        clinic_ids = []
+        for index, value in enumerate(_list(errors, item.get("mis_clinic_ids"), f"{where}.mis_clinic_ids") or []):
+            name_i = f"{where}.mis_clinic_ids.{index}"
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                errors.add(name_i, f"The {_label(name_i)} field must be a string.")
+            elif str(value) not in known_clinics:
+                errors.add(name_i, f"The selected {_label(name_i)} is invalid.")
+            else:
+                clinic_ids.append(str(value))
+        doctors.append({"mis_doctor_id": mis_id, "name": name, "comment": comment, "mis_clinic_ids": clinic_ids})
+    _distinct(errors, ids)
+    return errors, doctors
+
+
+def _clock(errors: _Errors, item: dict, key: str, where: str) -> int | None:
+    name = f"{where}.{key}"
+    value = item.get(key)
+    if value in (None, ""):
+        errors.add(name, f"The {_label(name)} field is required.")
+        return None
+    if not isinstance(value, str) or not _HHMM.match(value):
+        errors.add(name, f"The {_label(name)} field must match the format H:i.")
+        return None
+    return int(value[:2]) * 60 + int(value[3:])
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def cut(start: int, end: int, duration: int | None) -> list[dict]:
+    """An interval as the service stores it: whole slots of ``duration`` minutes from its start (a
+    remainder shorter than that is dropped [assumed]), or itself when ``duration`` is null."""
+    if not duration:
+        return [{"from": _hhmm(start), "to": _hhmm(end)}]
+    return [{"from": _hhmm(t), "to": _hhmm(t + duration)} for t in range(start, end - duration + 1, duration)]
+
+
+def validate_slots(body: Any, schedule: _Schedule) -> tuple[_Errors, dict[str, dict[str, dict[str, list[dict]]]]]:
+    """``{"clinics": [{mis_clinic_id, doctors: [{mis_doctor_id, dates: [{date, slots: [{from, to,
+    duration}]}]}]}]}``: known clinics, doctors attached to the clinic they are sent under, dates
+    ``Y-m-d`` once per doctor, ``slots`` present (``[]`` clears the date), ``from``/``to`` ``H:i``
+    with ``to`` after ``from`` on the same date, ``duration`` null or 1..1440 minutes, no two
+    slots of a date overlapping. The slots as stored: clinic -> doctor -> date -> cut slots."""
+    errors = _Errors()
+    out: dict[str, dict[str, dict[str, list[dict]]]] = {}
+    clinics = _list(errors, _body(body).get("clinics"), "clinics")
+    clinic_ids = []
+    for cw, clinic in _objects(errors, clinics or [], "clinics"):
+        clinic_id = _string(errors, clinic, "mis_clinic_id", cw)
+        clinic_ids.append((f"{cw}.mis_clinic_id", clinic_id))
+        if clinic_id is not None and clinic_id not in schedule.clinics:
+            errors.add(f"{cw}.mis_clinic_id", f"The selected {_label(cw + '.mis_clinic_id')} is invalid.")
+            clinic_id = None
+        doctor_ids = []
+        for dw, doctor in _objects(
+            errors, _list(errors, clinic.get("doctors"), f"{cw}.doctors") or [], f"{cw}.doctors"
+        ):
+            doctor_id = _string(errors, doctor, "mis_doctor_id", dw)
+            doctor_ids.append((f"{dw}.mis_doctor_id", doctor_id))
+            known = schedule.doctors.get(doctor_id) if doctor_id is not None else None
+            if doctor_id is not None and known is None:
+                errors.add(f"{dw}.mis_doctor_id", f"The selected {_label(dw + '.mis_doctor_id')} is invalid.")
+            elif known is not None and clinic_id is not None and clinic_id not in known["mis_clinic_ids"]:
+                errors.add(
+                    f"{dw}.mis_doctor_id", f"The doctor {doctor_id} is not attached to the clinic {clinic_id}."
+                )  # [assumed] wording
+            dates = _list(errors, doctor.get("dates"), f"{dw}.dates", present=True)
+            days = []
+            for tw, day in _objects(errors, dates or [], f"{dw}.dates"):
+                value = day.get("date")
+                name = f"{tw}.date"
+                if value in (None, ""):
+                    errors.add(name, f"The {_label(name)} field is required.")
+                    value = None
+                elif not isinstance(value, str) or not _YMD.match(value) or not _valid_date(value):
+                    errors.add(name, f"The {_label(name)} field must match the format Y-m-d.")
+                    value = None
+                days.append((name, value))
+                spans = []
+                for sw, slot in _objects(
+                    errors, _list(errors, day.get("slots"), f"{tw}.slots", present=True) or [], f"{tw}.slots"
+                ):
+                    start, end = _clock(errors, slot, "from", sw), _clock(errors, slot, "to", sw)
+                    duration = slot.get("duration")
+                    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int)):
+                        errors.add(f"{sw}.duration", f"The {_label(sw + '.duration')} field must be an integer.")
+                        duration = None
+                    elif duration is not None and not 1 <= duration <= MAX_DURATION:
+                        errors.add(
+                            f"{sw}.duration",
+                            f"The {_label(sw + '.duration')} field must be between 1 and {MAX_DURATION}.",
+                        )
+                        duration = None
+                    if start is None or end is None:
+                        continue
+                    if end <= start:
+                        errors.add(
+                            f"{sw}.to", f"The {_label(sw + '.to')} field must be a date after {_label(sw + '.from')}."
+                        )
+                        continue
+                    spans.append((start, end, duration, sw))
+                spans.sort(key=lambda span: span[:2])
+                for (_s1, e1, _, w1), (s2, _e2, _, w2) in zip(spans, spans[1:], strict=False):
+                    if s2 < e1:
+                        errors.add(w2, f"The {_label(w2)} field overlaps {_label(w1)}.")  # [assumed]
+                if value is not None and clinic_id is not None and doctor_id is not None:
+                    stored = [piece for s1, e1, d1, _ in spans for piece in cut(s1, e1, d1)]
+                    out.setdefault(clinic_id, {}).setdefault(doctor_id, {})[value] = stored
+            _distinct(errors, days)
+        _distinct(errors, doctor_ids)
+    _distinct(errors, clinic_ids)
+    return errors, out
+
+
+def _valid_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def create(ctx: SandboxContext) -> Service:
     service = NaPopravku(ctx)
     router = APIRouter()
@@ -574,6 +802,112 @@ def create(ctx: SandboxContext) -> Service:
             items.sort(key=lambda i: str(i.get(sort_by)), reverse=descending)
         return JSONResponse({"result": _page(items, page, per_page)})
 
+    async def _json(request: Request) -> Any:
+        try:
+            return await request.json()
+        except ValueError:
+            return None
+
+    def _rejected(acc: _Account, errors: _Errors) -> Response | None:
+        answer = errors.response()
+        if answer is not None:
+            acc.schedule.rejected += 1
+            acc.schedule.last_errors = errors.errors
+        return answer
+
+    def _pushed(acc: _Account, what: str) -> None:
+        acc.schedule.pushes[what] += 1
+        acc.schedule.last_push_at[what] = laravel_time(ctx.clock.now())
+
+    @router.post("/{account}/api/v1/clinics")
+    async def update_clinics(account: str, request: Request) -> Response:
+        acc = guard(account, request)
+        if isinstance(acc, Response):
+            return acc
+        errors, clinics = validate_clinics(await _json(request))
+        if answer := _rejected(acc, errors):
+            return answer
+        created = sum(1 for c in clinics if c["mis_clinic_id"] not in acc.schedule.clinics)
+        for clinic in clinics:
+            acc.schedule.clinics[clinic["mis_clinic_id"]] = clinic
+        _pushed(acc, "clinics")
+        return JSONResponse({"result": {"created": created, "updated": len(clinics) - created}})
+
+    @router.post("/{account}/api/v1/doctors")
+    async def update_doctors(account: str, request: Request) -> Response:
+        acc = guard(account, request)
+        if isinstance(acc, Response):
+            return acc
+        errors, doctors = validate_doctors(await _json(request), acc.schedule.clinics)
+        if answer := _rejected(acc, errors):
+            return answer
+        created = sum(1 for d in doctors if d["mis_doctor_id"] not in acc.schedule.doctors)
+        for doctor in doctors:
+            acc.schedule.doctors[doctor["mis_doctor_id"]] = doctor
+        known = {d["name"] for d in acc.generator.doctors}  # NaPopravku's own profiles [assumed: by name]
+        matched = [d["mis_doctor_id"] for d in doctors if d["name"] in known]
+        not_matched = [d["mis_doctor_id"] for d in doctors if d["name"] not in known]
+        _pushed(acc, "doctors")
+        return JSONResponse(
+            {
+                "result": {
+                    "created": created,
+                    "updated": len(doctors) - created,
+                    "matched": matched,
+                    "not_matched": not_matched,
+                }
+            }
+        )
+
+    @router.post("/{account}/api/v1/slots")
+    async def update_slots(account: str, request: Request) -> Response:
+        acc = guard(account, request)
+        if isinstance(acc, Response):
+            return acc
+        errors, received = validate_slots(await _json(request), acc.schedule)
+        if answer := _rejected(acc, errors):
+            return answer
+        dates = slots = 0
+        for clinic_id, doctors in received.items():
+            for doctor_id, days in doctors.items():
+                kept = acc.schedule.slots.setdefault(clinic_id, {}).setdefault(doctor_id, {})
+                kept.update(days)  # a date sent replaces that date; dates not sent stay [assumed]
+                dates += len(days)
+                slots += sum(len(day) for day in days.values())
+        _pushed(acc, "slots")
+        return JSONResponse({"result": {"dates": dates, "slots": slots}})  # [assumed] the client ignores it
+
+    @router.get("/{account}/api/v1/slots")
+    async def read_slots(account: str, request: Request) -> Response:
+        """``GET slots`` (``SlotListDTO``): ``mis_clinic_id``, ``mis_doctor_id``, ``from``/``to``
+        dates (inclusive) → ``{"result": {"items": {date: [{from, to}]}}}``."""
+        acc = guard(account, request)
+        if isinstance(acc, Response):
+            return acc
+        params = php_query(request.query_params.multi_items())
+        errors = _Errors()
+        clinic, doctor = params.get("mis_clinic_id"), params.get("mis_doctor_id")
+        for name, value in (("mis_clinic_id", clinic), ("mis_doctor_id", doctor)):
+            if value in (None, ""):
+                errors.add(name, f"The {_label(name)} field is required.")
+        bounds = {}
+        for name in ("from", "to"):
+            raw = params.get(name)
+            if raw not in (None, ""):
+                if not isinstance(raw, str) or not _valid_date(raw[:10]):
+                    errors.add(name, f"The {name} field must be a valid date.")
+                else:
+                    bounds[name] = raw[:10]
+        if answer := errors.response():
+            return answer
+        days = acc.schedule.slots.get(clinic, {}).get(doctor, {})
+        items = {
+            day: slots
+            for day, slots in sorted(days.items())
+            if (not bounds.get("from") or day >= bounds["from"]) and (not bounds.get("to") or day <= bounds["to"])
+        }
+        return JSONResponse({"result": {"items": items}})
+
     @router.api_route("/{account}/api/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def unknown_route(account: str, rest: str) -> Response:
         return _not_found(f"The route api/v1/{rest} could not be found.")
@@ -651,6 +985,31 @@ def create(ctx: SandboxContext) -> Service:
                 "without_phone": sum(1 for i in items if i.get("patient_phone") in (None, "")),
                 "injected": len(acc.injected),
                 "acknowledged": len(acc.acks),
+            }
+        )
+
+    @control.get("/{account}/received")
+    async def received(account: str) -> Response:
+        """The schedule as the account keeps it: clinics, doctors, and per clinic, doctor and date the
+        slots of the last push naming that date (``[]`` = sent empty), with push and refusal counts."""
+        acc = known(account)
+        if isinstance(acc, Response):
+            return acc
+        kept = acc.schedule
+        slots = {
+            clinic: {doctor: dict(sorted(days.items())) for doctor, days in sorted(doctors.items())}
+            for clinic, doctors in sorted(kept.slots.items())
+        }
+        return JSONResponse(
+            {
+                "account": account,
+                "clinics": dict(sorted(kept.clinics.items())),
+                "doctors": dict(sorted(kept.doctors.items())),
+                "slots": slots,
+                "pushes": kept.pushes,
+                "last_push_at": kept.last_push_at,
+                "rejected": kept.rejected,
+                "last_errors": kept.last_errors,
             }
         )
 
