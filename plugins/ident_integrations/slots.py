@@ -45,10 +45,13 @@ Order: by branch id, doctor id, start (exactly ``sorted()`` of the :class:`Slot`
 order of the snapshot's tuples.
 
 Speed: plain Python was measured against a pandas/numpy version (an event sweep with cumulative
-sums and ``numpy.repeat`` to cut the spans) in ``bench/slot_engine.py``; see ``bench/README.md``
-for the figures. Plain Python won: the work is dominated by building the ``Slot`` objects the
-pushers need, which both versions have to do, and the per-doctor sweeps over a few dozen intervals
-are cheaper as plain loops than as pandas sorts and group-bys.
+sums, ``numpy.repeat`` cutting the spans, identical output) in ``bench/slot_engine.py``. Plain
+Python won: 0.48 s against 0.50 s for 500 doctors x 33 dates (333,000 slots), faster at every size
+from 25 to 1000 doctors, with 2.6x less peak memory and no pandas import (~0.24 s per process);
+``bench/README.md`` has the figures. Most of the time goes to building the ``Slot`` objects, which
+both have to do, and the per-doctor sweeps over a few dozen intervals are no faster as pandas sorts
+and group-bys. Pausing the garbage collector while the slots are built (they make no reference
+cycles) halves the time at that size.
 """
 
 from __future__ import annotations
