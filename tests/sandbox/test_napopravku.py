@@ -266,3 +266,165 @@ def test_faults_from_the_shared_middleware_apply(sandbox, account):
     sandbox.set_faults("napopravku", fail_next=1)
     assert get(sandbox, account, "appointments").status_code == 503
     assert get(sandbox, account, "appointments").status_code == 200
+
+
+# -- schedule: POST clinics / doctors / slots -------------------------------------------------------
+def received(sandbox, account) -> dict:
+    return control(sandbox, "GET", account, "/received")
+
+
+def reference(sandbox, account) -> None:
+    clinics = [{"mis_clinic_id": "1", "name": "Клиника 1", "comment": None}, {"mis_clinic_id": "2", "name": "К2"}]
+    assert post(sandbox, account, "clinics", {"clinics": clinics}).status_code == 200
+    doctors = [
+        {"mis_doctor_id": "7", "name": "Иванова Анна", "comment": "Терапевт", "mis_clinic_ids": ["1"]},
+        {"mis_doctor_id": "8", "name": "Петров Пётр", "comment": None, "mis_clinic_ids": ["1", 2]},
+    ]
+    assert post(sandbox, account, "doctors", {"doctors": doctors}).status_code == 200
+
+
+def slots_body(*days, doctor="7", clinic="1") -> dict:
+    return {"clinics": [{"mis_clinic_id": clinic, "doctors": [{"mis_doctor_id": doctor, "dates": list(days)}]}]}
+
+
+def test_clinics_and_doctors_are_upserted_with_the_clients_result_shapes(sandbox, account):
+    first = post(sandbox, account, "clinics", {"clinics": [{"mis_clinic_id": "1", "name": "A", "comment": "x"}]})
+    assert first.status_code == 200 and first.json() == {"result": {"created": 1, "updated": 0}}
+    again = post(sandbox, account, "clinics", {"clinics": [{"mis_clinic_id": "1", "name": "B", "comment": None}]})
+    assert again.json() == {"result": {"created": 0, "updated": 1}}
+    doctors = {"doctors": [{"mis_doctor_id": "7", "name": "Иванова", "comment": None, "mis_clinic_ids": ["1"]}]}
+    answer = post(sandbox, account, "doctors", doctors).json()["result"]
+    assert (answer["created"], answer["updated"]) == (1, 0) and answer["not_matched"] == ["7"]
+    got = received(sandbox, account)
+    assert got["clinics"] == {"1": {"mis_clinic_id": "1", "name": "B", "comment": None}}
+    assert got["doctors"]["7"]["mis_clinic_ids"] == ["1"] and got["pushes"] == {"clinics": 2, "doctors": 1, "slots": 0}
+
+
+def test_slots_are_cut_by_duration_and_replace_only_the_dates_sent(sandbox, account):
+    reference(sandbox, account)
+    day_1 = {"date": "2025-06-03", "slots": [{"from": "16:00", "to": "17:00", "duration": 15}]}
+    day_2 = {"date": "2025-06-04", "slots": [{"from": "09:00", "to": "09:40", "duration": None}]}
+    response = post(sandbox, account, "slots", slots_body(day_1, day_2))
+    assert response.status_code == 200 and response.json() == {"result": {"dates": 2, "slots": 5}}
+    kept = received(sandbox, account)["slots"]["1"]["7"]
+    assert kept["2025-06-03"] == [
+        {"from": "16:00", "to": "16:15"},
+        {"from": "16:15", "to": "16:30"},
+        {"from": "16:30", "to": "16:45"},
+        {"from": "16:45", "to": "17:00"},
+    ]  # the README's own example
+    assert kept["2025-06-04"] == [{"from": "09:00", "to": "09:40"}]
+    # An empty date clears it; a date not sent is left alone.
+    assert post(sandbox, account, "slots", slots_body({"date": "2025-06-03", "slots": []})).status_code == 200
+    kept = received(sandbox, account)["slots"]["1"]["7"]
+    assert kept["2025-06-03"] == [] and kept["2025-06-04"] == [{"from": "09:00", "to": "09:40"}]
+    read = get(sandbox, account, "slots", "mis_clinic_id=1&mis_doctor_id=7&from=2025-06-04&to=2025-06-30")
+    assert read.json() == {"result": {"items": {"2025-06-04": [{"from": "09:00", "to": "09:40"}]}}}
+
+
+D0 = "clinics.0.doctors.0.dates.0"  # the first date of the first doctor of the first clinic
+
+
+def day(slots=None, date="2025-06-03") -> dict:
+    return {"date": date, **({} if slots is None else {"slots": slots})}
+
+
+def label(field: str) -> str:
+    return field.replace("_", " ")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({}, "clinics", "The {} field is required."),
+        ({"clinics": {}}, "clinics", "The {} field must be an array."),
+        (slots_body(clinic="9"), "clinics.0.mis_clinic_id", "The selected {} is invalid."),
+        (slots_body(doctor="99"), "clinics.0.doctors.0.mis_doctor_id", "The selected {} is invalid."),
+        (
+            slots_body(doctor="7", clinic="2"),
+            "clinics.0.doctors.0.mis_doctor_id",
+            "The doctor 7 is not attached to the clinic 2.",
+        ),
+        (
+            {"clinics": [{"mis_clinic_id": "1", "doctors": [{"mis_doctor_id": "7"}]}]},
+            "clinics.0.doctors.0.dates",
+            "The {} field must be present.",
+        ),
+        (slots_body(day([], "03.06.2025")), f"{D0}.date", "The {} field must match the format Y-m-d."),
+        (slots_body(day([], "2025-02-30")), f"{D0}.date", "The {} field must match the format Y-m-d."),
+        (slots_body(day()), f"{D0}.slots", "The {} field must be present."),
+        (slots_body(day([]), day([])), "clinics.0.doctors.0.dates.1.date", "The {} field has a duplicate value."),
+        (
+            slots_body(day([{"from": "9:00", "to": "10:00"}])),
+            f"{D0}.slots.0.from",
+            "The {} field must match the format H:i.",
+        ),
+        (
+            slots_body(day([{"from": "10:00", "to": "09:00"}])),
+            f"{D0}.slots.0.to",
+            f"The {{}} field must be a date after {D0}.slots.0.from.",
+        ),
+        (
+            slots_body(day([{"from": "10:00", "to": "11:00", "duration": "15"}])),
+            f"{D0}.slots.0.duration",
+            "The {} field must be an integer.",
+        ),
+        (
+            slots_body(day([{"from": "10:00", "to": "11:00"}, {"from": "10:30", "to": "10:45"}])),
+            f"{D0}.slots.1",
+            f"The {{}} field overlaps {D0}.slots.0.",
+        ),
+    ],
+)
+def test_wrong_slot_shapes_are_laravel_422s(sandbox, account, body, field, message):
+    message = message.format(label(field))
+    reference(sandbox, account)
+    response = post(sandbox, account, "slots", body)
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["errors"][field] == [message] and answer["message"].startswith(message)
+    got = received(sandbox, account)
+    assert got["slots"] == {} and got["rejected"] == 1 and got["last_errors"][field] == [message]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        ("clinics", {"clinics": [{"name": "A"}]}, "clinics.0.mis_clinic_id", "The {} field is required."),
+        (
+            "clinics",
+            {"clinics": [{"mis_clinic_id": 1, "name": "A"}]},
+            "clinics.0.mis_clinic_id",
+            "The {} field must be a string.",
+        ),
+        (
+            "clinics",
+            {"clinics": [{"mis_clinic_id": "1", "name": "A"}] * 2},
+            "clinics.1.mis_clinic_id",
+            "The {} field has a duplicate value.",
+        ),
+        (
+            "doctors",
+            {"doctors": [{"mis_doctor_id": "7", "name": "И", "mis_clinic_ids": []}]},
+            "doctors.0.mis_clinic_ids",
+            "The {} field is required.",
+        ),
+        (
+            "doctors",
+            {"doctors": [{"mis_doctor_id": "7", "name": "И", "mis_clinic_ids": ["5"]}]},
+            "doctors.0.mis_clinic_ids.0",
+            "The selected {} is invalid.",
+        ),
+    ],
+)
+def test_wrong_clinic_and_doctor_shapes_are_laravel_422s(sandbox, account, path, body, field, message):
+    post(sandbox, account, "clinics", {"clinics": [{"mis_clinic_id": "1", "name": "Клиника 1"}]})
+    response = post(sandbox, account, path, body)
+    assert response.status_code == 422 and response.json()["errors"][field] == [message.format(label(field))]
+
+
+def test_schedule_endpoints_want_the_bearer_token(sandbox, account):
+    for path in ("clinics", "doctors", "slots"):
+        response = post(sandbox, account, path, {}, token="wrong")
+        assert response.status_code == 401 and response.json() == {"message": "Unauthenticated."}
+    assert received(sandbox, account)["pushes"] == {"clinics": 0, "doctors": 0, "slots": 0}
