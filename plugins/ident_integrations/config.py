@@ -166,6 +166,8 @@ class ResolvedCapability:
     request: RequestSettings
     task: TaskSettings
     sources: Mapping[str, str]  # "leads.page_size" / "timeout_seconds" -> integration/defaults/built-in
+    # Every capability the integration has enabled (e.g. the schedule export imports leads first)
+    capabilities: tuple[str, ...] = ()
 
     @property
     def dag_id(self) -> str:
@@ -184,6 +186,11 @@ class ResolvedCapability:
         return self.clinic.ident_conn_id
 
 
+def _enabled(block: Any) -> bool:
+    """An integration's capability block is on: written, and not switched off."""
+    return block is not None and block.enabled is not False
+
+
 class IntegrationBase(_Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
     conn_id: str = Field(min_length=1)
@@ -196,7 +203,7 @@ class IntegrationBase(_Strict):
         service = SERVICES.get(self.service)
         for name, capability in CAPABILITIES.items():
             block = getattr(self, name)
-            if block is not None and block.enabled is not False and (service is None or not service.supports(name)):
+            if _enabled(block) and (service is None or not service.supports(name)):
                 raise ValueError(f"service {self.service!r} cannot {capability.action} yet")
         return self
 
@@ -223,6 +230,8 @@ class ConfigBase(_Strict):
         return self
 
     def _resolve(self, integration: Any, capability: Any) -> ResolvedCapability:
+        from ident_integrations.registry import CAPABILITIES
+
         block, block_sources = resolve_fields(
             capability.settings,
             [(INTEGRATION, getattr(integration, capability.name)), (DEFAULTS, getattr(self.defaults, capability.name))],
@@ -245,6 +254,7 @@ class ConfigBase(_Strict):
                 **request_sources,
                 **task_sources,
             },
+            capabilities=tuple(name for name in CAPABILITIES if _enabled(getattr(integration, name))),
         )
 
     def blocks(self, capability: str | None = None) -> list[ResolvedCapability]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ident_integrations.capabilities import Capability
 from ident_integrations.capabilities.calls import CALLS
 from ident_integrations.capabilities.leads import LEADS
+from ident_integrations.capabilities.schedule import SCHEDULE
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.services import Service
 from ident_integrations.services.clinic_db import CLINIC_DB
@@ -20,7 +21,7 @@ from ident_integrations.services.sberzdorovie import SBERZDOROVIE
 from ident_integrations.services.top32 import TOP32
 from ident_integrations.services.uis import UIS
 
-CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS, CALLS)}
+CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS, CALLS, SCHEDULE)}
 
 SERVICES: dict[str, Service] = {
     service.name: service

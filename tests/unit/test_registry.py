@@ -7,13 +7,8 @@ import pytest
 
 import ident_hooks
 from ident_integrations import registry
-from ident_integrations.capabilities import schedule
 from ident_integrations.config import CapabilitySettings, ConfigError, parse_config
 from ident_integrations.services import Service
-
-# Capabilities whose service sources land before the capability itself is registered (the schedule
-# export's pushers come before its DAG); empty again once registry.CAPABILITIES lists them.
-PENDING_CAPABILITIES = {schedule.NAME} - set(registry.CAPABILITIES)
 
 
 @pytest.mark.parametrize("service", registry.SERVICES.values(), ids=lambda s: s.name)
@@ -29,7 +24,7 @@ def test_every_service_names_a_hook_and_a_registered_connection_type(service):
 
         assert service.conn_type in ProvidersManagerTaskRuntime().hooks
     for capability in service.sources:
-        assert capability in registry.CAPABILITIES or capability in PENDING_CAPABILITIES
+        assert capability in registry.CAPABILITIES
 
 
 @pytest.mark.parametrize("capability", registry.CAPABILITIES.values(), ids=lambda c: c.name)

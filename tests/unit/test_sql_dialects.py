@@ -17,7 +17,7 @@ SQL_DIR = PROJECT_ROOT / "include" / "sql"
 TABLES = {
     "ident_leads", "ident_sync_state", "ident_rejects", "ident_exchange_log", "ident_calls", "ident_ongoing_calls",
     "ident_cache_check_report", "ident_branches", "ident_doctors", "ident_doctor_branches", "ident_work_intervals",
-    "ident_appointments", "ident_patients", "ident_schedule_rules", "ident_doctor_export",
+    "ident_appointments", "ident_patients", "ident_schedule_rules", "ident_doctor_export", "ident_schedule_pushes",
 }  # fmt: skip
 WITHOUT_DATETIMES = {"ident_doctor_branches", "ident_branches", "ident_patients"}
 SCHEDULE_TABLES = {

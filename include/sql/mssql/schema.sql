@@ -322,6 +322,23 @@ UPDATE ident_alembic_version SET version_num='0004' WHERE ident_alembic_version.
 
 GO
 
+-- Running upgrade 0004 -> 0005
+
+CREATE TABLE ident_schedule_pushes (
+    integration NVARCHAR(64) NOT NULL, 
+    part NVARCHAR(32) NOT NULL, 
+    payload_hash CHAR(64) NOT NULL, 
+    pushed_at DATETIME2(6) NOT NULL, 
+    items INTEGER NOT NULL, 
+    CONSTRAINT pk_ident_schedule_pushes PRIMARY KEY (integration, part)
+);
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0005' WHERE ident_alembic_version.version_num = '0004';
+
+GO
+
 COMMIT;
 
 GO

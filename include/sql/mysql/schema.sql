@@ -256,3 +256,16 @@ CREATE TABLE ident_doctor_export (
 
 UPDATE ident_alembic_version SET version_num='0004' WHERE ident_alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+CREATE TABLE ident_schedule_pushes (
+    integration VARCHAR(64) NOT NULL, 
+    part VARCHAR(32) NOT NULL, 
+    payload_hash CHAR(64) NOT NULL, 
+    pushed_at DATETIME(6) NOT NULL, 
+    items INTEGER NOT NULL, 
+    CONSTRAINT pk_ident_schedule_pushes PRIMARY KEY (integration, part)
+)CHARSET=utf8mb4;
+
+UPDATE ident_alembic_version SET version_num='0005' WHERE ident_alembic_version.version_num = '0004';
+

@@ -11,17 +11,27 @@ identical to the last successful push is not sent again, but one is pushed at le
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
+from airflow.sdk import DAG, task
+from airflow.sdk.exceptions import AirflowFailException
 from pydantic import Field
 
+from ident_integrations.capabilities import Capability, ident_dag, service_hook
 from ident_integrations.config import CapabilitySettings, IntervalMinutes, ResolvedCapability, TableName
-from ident_integrations.records.schedule import ScheduleSnapshot, Slot
+from ident_integrations.records.schedule import Appointment, ScheduleSnapshot, Slot
 
+log = logging.getLogger(__name__)
 NAME = "schedule"
+# A lead that asks for a doctor at a time (a NaPopravku booking) holds that time this long after it
+# was loaded: long enough for the clinic to enter it as an appointment, or to turn it down.
+HOLD_FOR = timedelta(hours=24)
+REFERENCE_EVERY = timedelta(days=1)  # a service's reference data is pushed at least daily
 
 
 class ScheduleSettings(CapabilitySettings):
@@ -77,3 +87,172 @@ class SchedulePusher:
     # and pushed like the slots, when it changed and at least daily.
     reference: Callable[[ScheduleExport, ResolvedCapability], Any] | None = None
     push_reference: Callable[[Any, Any, ResolvedCapability], PushResult] | None = None
+
+
+def _with_holds(snapshot: ScheduleSnapshot, requested: list[tuple[int, datetime, datetime]]) -> ScheduleSnapshot:
+    """The snapshot with each requested time booked for its doctor at every branch they work at (a
+    lead names no branch; a doctor cannot be in two places at once)."""
+    branches: dict[int, list[int]] = {}
+    for doctor_id, branch_id in snapshot.doctor_branches:
+        branches.setdefault(doctor_id, []).append(branch_id)
+    holds = [
+        Appointment(-n, doctor_id, branch_id, start, end, "planned")
+        for n, (doctor_id, start, end) in enumerate(requested, start=1)
+        for branch_id in branches.get(doctor_id, ())
+    ]
+    return replace(snapshot, appointments=snapshot.appointments + tuple(holds)) if holds else snapshot
+
+
+def build_export(settings: ResolvedCapability, pusher: SchedulePusher, store: Any, now: datetime) -> ScheduleExport:
+    """The run's export: the schedule read over the horizon (a day wider on each side, for branches
+    in other timezones), leads' requested times held, cut into slots by the engine."""
+    from ident_integrations.slots import horizon, schedule_slots
+    from ident_integrations.store.schedule import ScheduleStore
+
+    block = settings.block
+    days = block.days_ahead
+    if pusher.days_ahead is not None and pusher.days_ahead != days:
+        log.info("%s always gets today + %d days: schedule.days_ahead %d is overridden for %s",
+                 settings.service, pusher.days_ahead, days, settings.integration)  # fmt: skip
+        days = pusher.days_ahead
+    start, end = now - timedelta(days=1), now + timedelta(days=days + 2)
+    snapshot = ScheduleStore(store.db).snapshot(start, end)
+    requested = store.requested_times(start, end, now - HOLD_FOR)
+    if requested:
+        log.info("%d time(s) asked for by leads of the last %s held as booked", len(requested), HOLD_FOR)
+    slots = schedule_slots(
+        _with_holds(snapshot, requested), now=now, days_ahead=days, skip_hours_today=block.skip_hours_today,
+        use_rules=block.use_rules,
+    )  # fmt: skip
+    free = tuple(slot for slot in slots if slot.status == "free")
+    busy = tuple(slot for slot in slots if slot.status == "busy") if pusher.busy else ()
+    clinic = horizon(settings.timezone, now=now, days_ahead=days, skip_hours_today=block.skip_hours_today)
+    export = ScheduleExport(snapshot, free, busy, clinic.today, clinic.last_date, now)
+    _log_counts(export)
+    return export
+
+
+def _log_counts(export: ScheduleExport) -> None:
+    doctors = {doctor.id: doctor.name for doctor in export.snapshot.doctors}
+    free = Counter((slot.branch_id, slot.doctor_id) for slot in export.free)
+    busy = Counter((slot.branch_id, slot.doctor_id) for slot in export.busy)
+    log.info("Horizon %s .. %s: %d free slot(s), %d busy interval(s)", export.first_date, export.last_date,
+             len(export.free), len(export.busy))  # fmt: skip
+    pairs = set(free) | {(branch_id, doctor_id) for doctor_id, branch_id in export.snapshot.doctor_branches}
+    for branch in export.snapshot.branches:
+        linked = sorted(doctor_id for branch_id, doctor_id in pairs if branch_id == branch.id)
+        log.info("  %s (%s): %d free", branch.name, branch.timezone, sum(free[(branch.id, d)] for d in linked))
+        for doctor_id in linked:
+            name, key = doctors.get(doctor_id, f"doctor {doctor_id}"), (branch.id, doctor_id)
+            log.info("    %-40s free %4d  busy %4d", name, free[key], busy[key])
+
+
+def _push_part(store: Any, part: str, payload: Any, send: Callable[[Any], PushResult], now: datetime,
+               every: timedelta) -> dict[str, Any]:  # fmt: skip
+    """Push one part unless it equals the last successful push made less than ``every`` ago."""
+    from ident_integrations.records import payload_hash
+
+    digest = payload_hash(payload)
+    last = store.last_push(part)
+    if last is not None and last.payload_hash == digest and now - last.pushed_at < every:
+        log.info("%s unchanged since the push at %s: not sent (it is sent unchanged from %s)",
+                 part, f"{last.pushed_at:%Y-%m-%d %H:%M} UTC", f"{last.pushed_at + every:%H:%M} UTC")  # fmt: skip
+        return {"pushed": False, "items": last.items}
+    why = "first push" if last is None else "changed" if last.payload_hash != digest else f"unchanged for {every}"
+    result = send(payload)
+    store.record_push(part, digest, result.sent, now)
+    log.info("%s pushed (%s): %d item(s) in %d request(s) %s", part, why, result.sent, result.requests, result.detail)
+    return {"pushed": True, "items": result.sent, "requests": result.requests}
+
+
+def push_schedule(settings: ResolvedCapability, *, now: datetime | None = None) -> dict[str, Any]:
+    """One export: build the slots, push the service's reference data (when it has some) and the
+    slots, each skipped when unchanged. A push the service rejects fails at once, its errors quoted."""
+    from ident_hooks.exchange import ServiceResponseError
+    from ident_integrations.store.schedule_export import ScheduleExportStore
+
+    now = now or datetime.now(UTC)
+    store = ScheduleExportStore.open(settings)
+    result: dict[str, Any] = {}
+    with service_hook(settings, store) as (pusher, hook, _):
+        export = build_export(settings, pusher, store, now)
+        try:
+            if pusher.reference is not None and pusher.push_reference is not None:
+                result["reference"] = _push_part(
+                    store, "reference", pusher.reference(export, settings),
+                    lambda payload: pusher.push_reference(hook, payload, settings), now, REFERENCE_EVERY,
+                )  # fmt: skip
+            every = timedelta(minutes=settings.block.force_push_minutes)
+            result["slots"] = _push_part(
+                store, "slots", pusher.payload(export, settings), lambda payload: pusher.push(hook, payload, settings),
+                now, every,
+            )  # fmt: skip
+        except ServiceResponseError as exc:
+            # The service refused the payload: the same payload would be refused again. Its reference
+            # data goes again next run, in case the service forgot it (the usual cause of "unknown id").
+            store.forget_push("reference")
+            raise AirflowFailException(f"{settings.service} rejected the schedule push: {exc}") from exc
+    result.update(free=len(export.free), busy=len(export.busy))
+    return result
+
+
+def _doc(settings: ResolvedCapability) -> str:
+    block = settings.block
+    rules = "left out (`use_rules: true`)" if block.use_rules else "exported too (`use_rules: false`)"
+    return f"""
+## Free slots to `{settings.integration}` ({settings.service})
+
+{settings.description}
+
+**What it does.** Every {block.interval_minutes} min it reads the clinic's schedule from the IDENT
+database (connection `{settings.ident_conn_id}`: `ident_work_intervals` minus `ident_appointments`,
+cut into slots of the rules' length, `ident_schedule_rules`) and pushes the free slots{
+        " and busy intervals" if service_pushes_busy(settings) else ""
+    } to the service (connection `{settings.conn_id}`).
+Horizon: today + {block.days_ahead} days (a service with a fixed horizon says so in the log);
+nothing starting within {block.skip_hours_today:g} h from now. Doctors the export rules exclude are {rules}.
+A lead that asks for a doctor at a time (e.g. a NaPopravku booking) holds that time for {HOLD_FOR}.
+
+**Skipped pushes.** A payload identical to the last successful push is not sent again, but one is
+sent at least every {block.force_push_minutes} min. The log lists slot counts per branch and doctor.
+
+**When it fails.** A push the service rejects (4xx with its validation errors) fails at once with
+those errors quoted: fix the data or the mapping. 401/403: fix the key (connection
+`{settings.conn_id}`). Timeouts and 5xx are retried.
+"""
+
+
+def service_pushes_busy(settings: ResolvedCapability) -> bool:
+    from ident_integrations.registry import service_for
+
+    return service_for(settings).source(NAME).busy
+
+
+def build_dag(settings: ResolvedCapability) -> DAG:
+    every = settings.block.interval_minutes
+    with ident_dag(
+        settings,
+        description=f"Free slots to {settings.integration} ({settings.service}) every {every} min",
+        doc_md=_doc(settings),
+    ) as dag:
+
+        @task(task_id="push_schedule", doc_md="Build the slots of the horizon and push them (skipped when unchanged).")
+        def push_schedule_task() -> dict:
+            return push_schedule(settings)
+
+        push = push_schedule_task()
+        if "leads" in settings.capabilities:
+
+            @task(task_id="import_leads", doc_md="The integration's leads first: a slot just booked is not offered.")
+            def import_leads_first() -> dict:
+                from ident_integrations.capabilities.leads import import_leads
+                from ident_integrations.config import load_config
+
+                return import_leads(load_config().resolve(settings.integration, "leads")).__dict__
+
+            import_leads_first() >> push
+    return dag
+
+
+SCHEDULE = Capability(name=NAME, settings=ScheduleSettings, action="push free slots", build_dag=build_dag,
+                      run=push_schedule)  # fmt: skip

@@ -286,3 +286,17 @@ doctor_export = Table(
     Column("set_at", UtcDateTime(), nullable=False),
     **SCHEDULE_TABLE,
 )
+
+# The last successful push of each part of an integration's schedule export ("slots", and a
+# service's separate reference data, e.g. NaPopravku's clinics and doctors): an unchanged payload
+# is not sent again until ``schedule.force_push_minutes`` have passed.
+schedule_pushes = Table(
+    "ident_schedule_pushes",
+    metadata,
+    Column("integration", Varchar(64), primary_key=True),
+    Column("part", Varchar(32), primary_key=True),
+    Column("payload_hash", Hash(), nullable=False),
+    Column("pushed_at", UtcDateTime(), nullable=False),
+    Column("items", Integer(), nullable=False),  # slots, intervals or cells the service took
+    mysql_charset="utf8mb4",
+)
