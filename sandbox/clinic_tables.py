@@ -1,6 +1,7 @@
 """The clinic's own database (IDENT's "Вариант с базой данных", service ``clinic_db``) as the sandbox
 keeps it: a SQLite file (``--clinic-db PATH``; off when not given) with a ``Tickets`` table whose
-columns carry IDENT's ticket field names (reference §2.4), what a clinic's site writes its forms to.
+columns carry IDENT's ticket field names (reference §2.4), what a clinic's site writes its forms to,
+and an empty ``TimeTable`` the schedule export (``schedule.table``) replaces its horizon in.
 
 The leads are those of ``demo_data.LeadGenerator`` for the tenant ``TENANT``, the very data (and the
 same ~10 % defects) the clinic_http emulator would serve for that name: the back catalogue is written
@@ -39,6 +40,12 @@ _DDL = (
     + ", ".join(f"{name} {kind} NULL" for name, kind in TEXT_COLUMNS.items())
     + ")"
 )
+# The schedule export's table (services/clinic_db.py): kept by the export, only created here.
+TIMETABLE_DDL = (
+    "CREATE TABLE IF NOT EXISTS TimeTable (DoctorId INTEGER NOT NULL, BranchId INTEGER NOT NULL, "
+    "StartDateTime DATETIME NOT NULL, LengthInMinutes INTEGER NOT NULL, IsBusy BOOLEAN NOT NULL, "
+    "DoctorName VARCHAR(255) NULL, BranchName VARCHAR(255) NULL)"
+)
 _INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -69,6 +76,7 @@ class ClinicTables:
             if create:
                 conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
                 conn.execute(_DDL)
+                conn.execute(TIMETABLE_DDL)
             conn.executemany(_INSERT, [self.row(self.generator.lead(i)) for i in range(self.written, upto)])
         self.written = max(self.written, upto)
 

@@ -62,7 +62,12 @@ def sb(clinic_db):
 def test_the_table_has_idents_ticket_columns_and_the_back_catalogue_at_start_up(sb, clinic_db, generator):
     with sqlite3.connect(clinic_db) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(Tickets)")]
+        timetable = [row[1] for row in conn.execute("PRAGMA table_info(TimeTable)")]
+        assert conn.execute("SELECT COUNT(*) FROM TimeTable").fetchone() == (0,)  # the export fills it
     assert columns == list(COLUMNS)
+    from ident_integrations.services.clinic_db import REQUIRED_TIMETABLE_COLUMNS
+
+    assert set(REQUIRED_TIMETABLE_COLUMNS) <= set(timetable)  # what the schedule export needs
     assert {"Id", "DateAndTime", "ClientPhone", "ClientFullName", "PlanStart", "HttpReferer"} <= set(columns)
 
     back = rows(clinic_db)[:BACK]  # live leads may follow already (the first one at START + LIVE)
