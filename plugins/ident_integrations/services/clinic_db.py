@@ -21,7 +21,7 @@ every row in the horizon is replaced, whoever wrote it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from ident_integrations.capabilities.calls import CallSource
@@ -30,7 +30,7 @@ from ident_integrations.capabilities.schedule import PushResult, ScheduleExport,
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.services import Service
 from ident_integrations.services.clinic_http import call_mapper, tickets_to_leads, timetable_intervals
-from ident_integrations.services.schedule_intervals import horizon_bounds, listed_doctors
+from ident_integrations.services.schedule_payloads import exported_doctors, horizon_dates, local_slots
 
 TIME_COLUMN = "DateAndTime"
 REQUIRED_CALL_COLUMNS = ("Direction", "PhoneFrom", "PhoneTo", "WaitInSeconds", "TalkInSeconds")
@@ -63,9 +63,9 @@ def _ongoing(hook: Any, start, end, settings: ResolvedCapability):
 def timetable_rows(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, Any]:
     """The rows of the horizon (JSON-ready: ``StartDateTime`` the branch's wall time as ISO text
     without an offset) and the window they replace."""
-    slots = (*export.free, *export.busy)
-    start, end = horizon_bounds(export, slots)
-    doctors = {doctor.id: doctor.name for doctor in listed_doctors(export, settings, slots)}
+    first, last = horizon_dates(export, local_slots(export, (*export.free, *export.busy)))
+    start, end = datetime.combine(first, time()), datetime.combine(last + timedelta(days=1), time())
+    doctors = {doctor.id: doctor.name for doctor in exported_doctors(export, settings).values()}
     branches = {branch.id: branch.name for branch in export.snapshot.branches}
     rows = [
         {
@@ -74,7 +74,7 @@ def timetable_rows(export: ScheduleExport, settings: ResolvedCapability) -> dict
             "DoctorName": doctors.get(interval["DoctorId"]),
             "BranchName": branches.get(interval["BranchId"]),
         }
-        for interval in timetable_intervals(export)
+        for interval in timetable_intervals(export, settings)
     ]
     return {"from": start.isoformat(), "to": end.isoformat(), "rows": rows}
 

@@ -21,14 +21,7 @@ from ident_integrations.records import parse_service_datetime
 from ident_integrations.records.calls import validate_calls
 from ident_integrations.records.leads import validate_leads
 from ident_integrations.services import Service
-from ident_integrations.services.schedule_intervals import (
-    branch_zones,
-    branches,
-    length_minutes,
-    listed_doctors,
-    local_start,
-    ordered,
-)
+from ident_integrations.services.schedule_payloads import branches, exported_doctors, local_slots
 
 UTM_FIELDS = {"UtmSource": "utm_source", "UtmMedium": "utm_medium", "UtmCampaign": "utm_campaign",
               "UtmTerm": "utm_term", "UtmContent": "utm_content"}  # fmt: skip
@@ -83,30 +76,29 @@ def call_mapper(hook: Any, settings: ResolvedCapability) -> CallMapper:
     return to_calls
 
 
-def timetable_intervals(export: ScheduleExport) -> list[dict[str, Any]]:
-    """IDENT's Interval objects of the export, free and busy, ordered by branch, doctor and start;
-    ``StartDateTime`` in the branch's offset, whole seconds."""
-    zones = branch_zones(export)
+def timetable_intervals(export: ScheduleExport, settings: ResolvedCapability) -> list[dict[str, Any]]:
+    """IDENT's Interval objects of the export's exported doctors, free and busy, ordered by branch,
+    doctor and start; ``StartDateTime`` in the branch's offset, whole seconds."""
+    doctors = exported_doctors(export, settings)
     return [
         {
             "DoctorId": slot.doctor_id,
             "BranchId": slot.branch_id,
-            "StartDateTime": local_start(slot, zones).isoformat(),
-            "LengthInMinutes": length_minutes(slot),
-            "IsBusy": slot.status == "busy",
+            "StartDateTime": slot.start.isoformat(),
+            "LengthInMinutes": slot.minutes,
+            "IsBusy": not slot.free,
         }
-        for slot in ordered((*export.free, *export.busy))
-        if length_minutes(slot) > 0
+        for slot in local_slots(export, (*export.free, *export.busy))
+        if slot.doctor_id in doctors and slot.minutes > 0
     ]
 
 
 def timetable(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, Any]:
     """The ``PostTimeTable`` body: Doctors, Branches and Intervals (reference §2.6)."""
-    doctors = listed_doctors(export, settings, (*export.free, *export.busy))
     return {
-        "Doctors": [{"Id": doctor.id, "Name": doctor.name} for doctor in doctors],
+        "Doctors": [{"Id": doctor.id, "Name": doctor.name} for doctor in exported_doctors(export, settings).values()],
         "Branches": [{"Id": branch.id, "Name": branch.name} for branch in branches(export)],
-        "Intervals": timetable_intervals(export),
+        "Intervals": timetable_intervals(export, settings),
     }
 
 

@@ -26,14 +26,14 @@ from ident_integrations.records import RejectedRecord
 from ident_integrations.records.leads import Lead, validate_leads
 from ident_integrations.records.schedule import Branch
 from ident_integrations.services import Service
-from ident_integrations.services.schedule_local import (
+from ident_integrations.services.schedule_payloads import (
     LocalSlot,
     branch_dates,
     branches,
     doctors_by_branch,
     group,
     local_slots,
-    minutes,
+    same_day,
 )
 
 log = logging.getLogger(__name__)
@@ -167,17 +167,22 @@ def _intervals(slots: list[LocalSlot]) -> list[dict[str, Any]]:
     into the same slots: README's 16:00-17:00 by 15 = four slots); a lone slot as itself."""
     out: list[dict[str, Any]] = []
     for slot in slots:
-        length = minutes(slot.end) - minutes(slot.start)
+        start, end = f"{slot.start:%H:%M}", f"{slot.end:%H:%M}"
         last = out[-1] if out else None
-        if last is not None and last["to"] == slot.start and last["duration"] == length:
-            last["to"] = slot.end
+        if last is not None and last["to"] == start and last["duration"] == slot.minutes:
+            last["to"] = end
         else:
-            out.append({"from": slot.start, "to": slot.end, "duration": length})
+            out.append({"from": start, "to": end, "duration": slot.minutes})
     return out
 
 
+def _minutes(hhmm: str) -> int:
+    hours, mins = hhmm.split(":")
+    return int(hours) * 60 + int(mins)
+
+
 def slot_count(interval: dict[str, Any]) -> int:
-    span = minutes(interval["to"]) - minutes(interval["from"])
+    span = _minutes(interval["to"]) - _minutes(interval["from"])
     return span // interval["duration"] if interval.get("duration") else 1
 
 
@@ -186,7 +191,7 @@ def schedule_payload(export: ScheduleExport, settings: ResolvedCapability) -> di
     [{date, slots: [{from, to, duration}]}]}]}]}``, free slots only, every date of each branch's
     horizon for every doctor of the branch (``[]`` when none is free). A branch without doctors is
     left out (nothing to replace)."""
-    free = local_slots(export, export.free, service="NaPopravku")
+    free = same_day(local_slots(export, export.free), service="NaPopravku")
     grouped = group(free)
     by_branch = doctors_by_branch(export, settings)
     clinics = []
@@ -202,7 +207,10 @@ def schedule_payload(export: ScheduleExport, settings: ResolvedCapability) -> di
                     {
                         "mis_doctor_id": str(doctor.id),
                         "dates": [
-                            {"date": day, "slots": _intervals(grouped.get((branch.id, doctor.id), {}).get(day, []))}
+                            {
+                                "date": day.isoformat(),
+                                "slots": _intervals(grouped.get((branch.id, doctor.id), {}).get(day, [])),
+                            }
                             for day in dates
                         ],
                     }

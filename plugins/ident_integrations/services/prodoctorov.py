@@ -18,7 +18,7 @@ from typing import Any
 from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.services import Service
-from ident_integrations.services.schedule_local import branches, doctors_by_branch, group, local_slots
+from ident_integrations.services.schedule_payloads import branches, doctors_by_branch, group, local_slots, same_day
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def schedule_payload(export: ScheduleExport, settings: ResolvedCapability) -> di
     """The ``send_schedule`` body: ``{"schedule": {"<branch id>": name, …, "data": {"<branch id>":
     {"<doctor id>": {"efio", "espec"?, "cells": [{dt, time_start, time_end, free}]}}}}}``; ids as
     strings, branches and doctors by id, cells by date and time."""
-    cells = local_slots(export, (*export.free, *export.busy), service="ProDoctorov")
+    cells = same_day(local_slots(export, (*export.free, *export.busy)), service="ProDoctorov")
     grouped = group(cells)
     by_branch = doctors_by_branch(export, settings)
     schedule: dict[str, Any] = {str(branch.id): branch.name for branch in branches(export)}
@@ -39,7 +39,12 @@ def schedule_payload(export: ScheduleExport, settings: ResolvedCapability) -> di
             if doctor.specialty:
                 entry["espec"] = doctor.specialty
             entry["cells"] = [
-                {"dt": cell.date, "time_start": cell.start, "time_end": cell.end, "free": cell.free}
+                {
+                    "dt": cell.day.isoformat(),
+                    "time_start": f"{cell.start:%H:%M}",
+                    "time_end": f"{cell.end:%H:%M}",
+                    "free": cell.free,
+                }
                 for day in grouped.get((branch.id, doctor.id), {}).values()
                 for cell in day
             ]

@@ -15,51 +15,43 @@ from typing import Any
 from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.services import Service
-from ident_integrations.services.schedule_intervals import (
-    branch_zones,
+from ident_integrations.services.schedule_payloads import (
     branches,
+    doctors_by_branch,
+    group,
     horizon_dates,
-    listed_doctors,
-    local_end,
-    local_start,
-    ordered,
+    local_slots,
 )
 
 
 def schedule_body(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, Any]:
     """The ``PUT schedule`` body (deterministic: buildings, doctors and slots in id and time order)."""
-    zones = branch_zones(export)
-    free = ordered(export.free)
-    doctors = {doctor.id: doctor for doctor in listed_doctors(export, settings, free)}
+    free = local_slots(export, export.free)
+    grouped = group(free)
+    by_branch = doctors_by_branch(export, settings)
     first, last = horizon_dates(export, free)
-    slots: dict[tuple[int, int], list[dict[str, str]]] = {}
-    for slot in free:
-        slots.setdefault((slot.branch_id, slot.doctor_id), []).append(
-            {"start": local_start(slot, zones).isoformat(), "end": local_end(slot, zones).isoformat()}
-        )
-    linked = {(branch_id, doctor_id) for doctor_id, branch_id in export.snapshot.doctor_branches}
-    buildings = []
-    for branch in branches(export):
-        here = sorted(
-            doctor_id for doctor_id in doctors if (branch.id, doctor_id) in linked or (branch.id, doctor_id) in slots
-        )
-        buildings.append(
-            {
-                "id": str(branch.id),
-                "name": branch.name,
-                "address": branch.address,
-                "timezone": branch.timezone,
-                "doctors": [
-                    {
-                        "id": str(doctor_id),
-                        "name": doctors[doctor_id].name,
-                        "speciality": doctors[doctor_id].specialty,
-                        "slots": slots.get((branch.id, doctor_id), []),
-                    }
-                    for doctor_id in here
-                ],
-            }
-        )
+    buildings = [
+        {
+            "id": str(branch.id),
+            "name": branch.name,
+            "address": branch.address,
+            "timezone": branch.timezone,
+            "doctors": [
+                {
+                    "id": str(doctor.id),
+                    "name": doctor.name,
+                    "speciality": doctor.specialty,
+                    "slots": [
+                        {"start": slot.start.isoformat(), "end": slot.end.isoformat()}
+                        for day in grouped.get((branch.id, doctor.id), {}).values()
+                        for slot in day
+                    ],
+                }
+                for doctor in by_branch[branch.id]
+            ],
+        }
+        for branch in branches(export)
+    ]
     return {"date_from": first.isoformat(), "date_to": last.isoformat(), "buildings": buildings}
 
 

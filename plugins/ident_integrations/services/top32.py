@@ -23,15 +23,12 @@ from ident_integrations.capabilities.schedule import PushResult, ScheduleExport,
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.records.leads import validate_leads
 from ident_integrations.services import Service
-from ident_integrations.services.schedule_intervals import (
-    branch_zones,
+from ident_integrations.services.schedule_payloads import (
     branches,
+    doctors_by_branch,
+    group,
     horizon_dates,
-    length_minutes,
-    listed_doctors,
-    local_start,
-    ordered,
-    surname,
+    local_slots,
 )
 
 SOURCES = {"catalog": "каталог", "widget": "виджет на сайте", "app": "приложение"}
@@ -67,38 +64,44 @@ def to_leads(hook: Any, records: list[Any], settings: ResolvedCapability) -> tup
     return validate_leads(records, settings.tz, lead_ticket, "id")
 
 
+def _surname(name: str) -> str:
+    """The first word of "Фамилия Имя Отчество"."""
+    words = name.split()
+    return words[0] if words else ""
+
+
 def schedule_body(export: ScheduleExport, settings: ResolvedCapability) -> dict[str, Any]:
     """The ``PUT schedule`` body (deterministic: doctors by id then branch, dates and times ascending)."""
-    zones = branch_zones(export)
-    free = ordered(export.free)
-    doctors = {doctor.id: doctor for doctor in listed_doctors(export, settings, free)}
+    free = local_slots(export, export.free)
+    grouped = group(free)
     first, last = horizon_dates(export, free)
-    dates: dict[tuple[int, int], dict[str, list[dict[str, Any]]]] = {}
-    for slot in free:
-        start = local_start(slot, zones)
-        by_date = dates.setdefault((slot.doctor_id, slot.branch_id), {})
-        by_date.setdefault(start.date().isoformat(), []).append(
-            {"time": start.strftime("%H:%M"), "duration": length_minutes(slot)}
-        )
-    known_branches = {branch.id for branch in export.snapshot.branches}
-    entries = {(d, b) for d, b in export.snapshot.doctor_branches if d in doctors and b in known_branches}
-    entries |= set(dates)
+    entries = sorted(
+        (
+            (doctor, branch_id)
+            for branch_id, doctors in doctors_by_branch(export, settings).items()
+            for doctor in doctors
+        ),
+        key=lambda entry: (entry[0].id, entry[1]),
+    )
     return {
         "date_from": first.isoformat(),
         "date_to": last.isoformat(),
         "branches": [{"id": str(b.id), "name": b.name, "timezone": b.timezone} for b in branches(export)],
         "doctors": [
             {
-                "id": str(doctor_id),
-                "surname": surname(doctors[doctor_id].name),
-                "full_name": doctors[doctor_id].name,
+                "id": str(doctor.id),
+                "surname": _surname(doctor.name),
+                "full_name": doctor.name,
                 "branch_id": str(branch_id),
                 "dates": [
-                    {"date": day, "slots": slots}
-                    for day, slots in sorted(dates.get((doctor_id, branch_id), {}).items())
+                    {
+                        "date": day.isoformat(),
+                        "slots": [{"time": f"{slot.start:%H:%M}", "duration": slot.minutes} for slot in slots],
+                    }
+                    for day, slots in grouped.get((branch_id, doctor.id), {}).items()
                 ],
             }
-            for doctor_id, branch_id in sorted(entries)
+            for doctor, branch_id in entries
         ],
     }
 
