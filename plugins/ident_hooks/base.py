@@ -5,6 +5,7 @@ connection's ``timeout`` extra, and the request settings and exchange recorder e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from ident_hooks.exchange import ExchangeRecorder, ServiceAuthError, timed_request
+from ident_hooks.exchange import ExchangeRecorder, ServiceAuthError, call_with_retries, redact_text, timed_request
 
 
 def service_url(host: str | None, port: int | None = None, default: str = "") -> str:
@@ -28,15 +29,29 @@ def service_url(host: str | None, port: int | None = None, default: str = "") ->
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-def raise_error_object(response: requests.Response, to_error: Callable[[dict], Exception]) -> None:
+def error_member(body: Any) -> dict | None:
+    """The JSON error object of an answer ``{"error": {...}}``, else None."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"]
+    return None
+
+
+def raise_error_object(
+    response: requests.Response,
+    to_error: Callable[[dict], Exception],
+    error_of: Callable[[Any], dict | None] = error_member,
+) -> None:
     """For ``timed_request``'s ``inspect_error``: a service that answers an error status with its
-    own JSON error object (``{"error": {...}}``) is classified by that object, whatever the status."""
+    own JSON error object (by default ``{"error": {...}}``; ``error_of`` finds another service's)
+    is classified by that object, whatever the status. A body that is not JSON is left to the
+    generic rules, which classify it by its status."""
     try:
         body = response.json()
     except ValueError:
         return
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        raise to_error(body["error"])
+    error = error_of(body)
+    if error is not None:
+        raise to_error(error)
 
 
 class ServiceHttpHook(HttpHook):
@@ -49,6 +64,10 @@ class ServiceHttpHook(HttpHook):
     SECRET_MISSING: ClassVar[str] = "no key: put the service's key in its password"
     # Connection extras that configure the hook; the HTTP provider would otherwise send them as headers.
     HOOK_EXTRAS: ClassVar[tuple[str, ...]] = ()
+    # How :meth:`_prepare` writes a JSON body: ``json.dumps``'s separators (None: its defaults) and
+    # the Content-Type sent with it — each service's own wire format.
+    JSON_SEPARATORS: ClassVar[tuple[str, str] | None] = None
+    JSON_CONTENT_TYPE: ClassVar[str] = "application/json"
 
     def __init__(
         self,
@@ -132,4 +151,30 @@ class ServiceHttpHook(HttpHook):
             send_kwargs=send_kwargs,
             describe_url=describe_url,
             inspect_error=inspect_error,
+        )
+
+    def _redact(self, text: str) -> str:
+        return redact_text(text, (self._secret,))
+
+    def _prepare(self, method: str, path: str, body: Any = None, *, query: str = "") -> requests.PreparedRequest:
+        """A request on the session (:meth:`_session_and_secret` first): ``path`` under the base URL,
+        ``query`` (already encoded) after a ``?`` when not empty, ``body`` (unless None) as UTF-8
+        JSON written as ``JSON_SEPARATORS`` and ``JSON_CONTENT_TYPE`` say."""
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        if query:
+            url = f"{url}?{query}"
+        if body is None:
+            return self._session.prepare_request(requests.Request(method, url))
+        data = json.dumps(body, ensure_ascii=False, separators=self.JSON_SEPARATORS).encode("utf-8")
+        headers = {"Content-Type": self.JSON_CONTENT_TYPE}
+        return self._session.prepare_request(requests.Request(method, url, data=data, headers=headers))
+
+    def _call(self, what: str, prepared: requests.PreparedRequest, **attempt: Any) -> Any:
+        """``prepared`` sent by :meth:`_attempt` (``attempt``: its keywords), retrying transient
+        faults; the retries are logged as ``<connection id> <what>``."""
+        return call_with_retries(
+            lambda: self._attempt(prepared, **attempt),
+            describe=f"{getattr(self, self.conn_name_attr)} {what}",
+            attempts=self.request_attempts,
+            backoff_seconds=self.request_backoff_seconds,
         )

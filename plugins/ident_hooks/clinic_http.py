@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,23 +109,7 @@ class ClinicHttpHook(HttpHook):
         """GET one IDENT method, retrying transient faults; returns the JSON array it answered."""
         session, key = self._session_and_key()
         prepared = session.prepare_request(requests.Request("GET", self.url_from_endpoint(method), params=params))
-        send_kwargs = session.merge_environment_settings(
-            prepared.url, proxies=session.proxies, stream=False, verify=session.verify, cert=session.cert
-        )
-        return call_with_retries(
-            lambda: timed_request(
-                session,
-                prepared,
-                timeout=self.timeout_seconds,
-                record=self.on_exchange,
-                secrets=(key,),
-                parse=_json_array,
-                send_kwargs=send_kwargs,
-            ),
-            describe=f"{self.clinic_http_conn_id} {method}",
-            attempts=self.request_attempts,
-            backoff_seconds=self.request_backoff_seconds,
-        )
+        return self._send(session, key, method, prepared, parse=_json_array)
 
     def post_json(self, method: str, body: Any) -> int:
         """POST ``body`` as JSON to one IDENT method (gzip-compressed when the connection's
@@ -141,23 +125,36 @@ class ClinicHttpHook(HttpHook):
         prepared = session.prepare_request(
             requests.Request("POST", self.url_from_endpoint(method), data=data, headers=headers)
         )
+        self._send(session, key, method, prepared)
+        return len(data)
+
+    def _send(
+        self,
+        session: requests.Session,
+        key: str | None,
+        method: str,
+        prepared: requests.PreparedRequest,
+        parse: Callable[[requests.Response], Any] = lambda response: response,
+    ) -> Any:
+        """``prepared`` sent on the session (its proxies and TLS settings), retrying transient
+        faults, recorded in the exchange log without the key; what ``parse`` makes of the answer."""
         send_kwargs = session.merge_environment_settings(
             prepared.url, proxies=session.proxies, stream=False, verify=session.verify, cert=session.cert
         )
-        call_with_retries(
+        return call_with_retries(
             lambda: timed_request(
                 session,
                 prepared,
                 timeout=self.timeout_seconds,
                 record=self.on_exchange,
                 secrets=(key,),
+                parse=parse,
                 send_kwargs=send_kwargs,
             ),
             describe=f"{self.clinic_http_conn_id} {method}",
             attempts=self.request_attempts,
             backoff_seconds=self.request_backoff_seconds,
         )
-        return len(data)
 
     def post_timetable(self, timetable: dict[str, Any]) -> int:
         """``PostTimeTable`` (reference §2.6): Doctors, Branches and Intervals; the bytes sent."""

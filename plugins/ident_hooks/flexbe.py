@@ -53,7 +53,6 @@ from ident_hooks.exchange import (
     ServiceResponseError,
     TransientServiceError,
     call_with_retries,
-    redact_text,
 )
 
 API_PATH = "/mod/api/"
@@ -212,9 +211,6 @@ class FlexbeHook(ServiceHttpHook):
         if code == UNKNOWN_METHOD_CODE:
             return ServiceResponseError(self._redact(f"Flexbe does not know method {method!r}: {quoted}"))
         return ServiceResponseError(self._redact(f"Flexbe rejected {method}: {quoted}"))
-
-    def _redact(self, text: str) -> str:
-        return redact_text(text, (self._secret,))
 
     # -- leads --------------------------------------------------------------------------------
     def get_leads(self, **params: Any) -> list[dict[str, Any]]:

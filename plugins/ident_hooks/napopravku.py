@@ -93,7 +93,6 @@ same client at the same commit:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -105,8 +104,6 @@ from ident_hooks.base import ServiceHttpHook, service_url
 from ident_hooks.exchange import (
     ServiceAuthError,
     ServiceResponseError,
-    call_with_retries,
-    redact_text,
 )
 
 DEFAULT_URL = "https://rta-api.napopravku.ru/api/v1"
@@ -242,9 +239,6 @@ class NaPopravkuHook(ServiceHttpHook):
     def session_headers(self, secret: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {secret}"}
 
-    def _redact(self, text: str) -> str:
-        return redact_text(text, (self._secret,))
-
     # -- one request --------------------------------------------------------------------------
     def request(
         self,
@@ -266,29 +260,14 @@ class NaPopravkuHook(ServiceHttpHook):
         5xx outlast the attempts. ``describe`` is what the exchange log shows instead of the URL.
         ``require_result=False``: a 2xx answer without ``result`` (or an empty one) is accepted, and
         its ``result`` (else the whole body, or None) returned."""
-        session, _ = self._session_and_secret()  # the token is in the session's Authorization header
-        url = f"{self.base_url}/{path.lstrip('/')}"
-        if query:
-            encoded = php_query(query)
-            if encoded:
-                url = f"{url}?{encoded}"
+        self._session_and_secret()  # the token is in the session's Authorization header
         what = f"{method} {path}"
-        if body is None:
-            prepared = session.prepare_request(requests.Request(method, url))
-        else:
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            headers = {"Content-Type": "application/json"}
-            prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
-        return call_with_retries(
-            lambda: self._attempt(
-                prepared,
-                parse=lambda response: self._result_of(what, response, require_result),
-                describe_url=describe,
-                inspect_error=lambda response: self._raise_refusal(what, response, not_found),
-            ),
-            describe=f"{self.napopravku_conn_id} {what}",
-            attempts=self.request_attempts,
-            backoff_seconds=self.request_backoff_seconds,
+        return self._call(
+            what,
+            self._prepare(method, path, body, query=php_query(query) if query else ""),
+            parse=lambda response: self._result_of(what, response, require_result),
+            describe_url=describe,
+            inspect_error=lambda response: self._raise_refusal(what, response, not_found),
         )
 
     def _result_of(self, what: str, response: requests.Response, require_result: bool = True) -> Any:

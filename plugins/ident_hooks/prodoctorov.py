@@ -43,13 +43,12 @@ Wire facts (reference ``aggregators.md`` §2, from independent public implementa
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import requests
 
 from ident_hooks.base import ServiceHttpHook, service_url
-from ident_hooks.exchange import ServiceAuthError, ServiceResponseError, call_with_retries, redact_text
+from ident_hooks.exchange import ServiceAuthError, ServiceResponseError
 
 DEFAULT_URL = "https://api.prodoctorov.ru/v2"
 SEND_SCHEDULE = "doctors/send_schedule/"
@@ -135,21 +134,12 @@ class ProDoctorovHook(ServiceHttpHook):
     def session_headers(self, secret: str) -> dict[str, str]:
         return {"Authorization": f"Token {secret}"}
 
-    def _redact(self, text: str) -> str:
-        return redact_text(text, (self._secret,))
-
     def request(self, method: str, path: str, body: Any = None, *, accept: tuple[int, ...] = ()) -> Any:
         """One call, retrying transient faults; the answer (JSON, text or None). ``accept``: error
         statuses that are an answer here (the connection test's 405), returned as ``(status, text)``."""
-        session, _ = self._session_and_secret()
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        self._session_and_secret()
         what = f"{method} {path}"
-        if body is None:
-            prepared = session.prepare_request(requests.Request(method, url))
-        else:
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            headers = {"Content-Type": "application/json"}
-            prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
+        prepared = self._prepare(method, path, body)
 
         def inspect(response: requests.Response) -> None:
             status = response.status_code
@@ -170,12 +160,7 @@ class ProDoctorovHook(ServiceHttpHook):
                 )
 
         try:
-            return call_with_retries(
-                lambda: self._attempt(prepared, parse=_answer, inspect_error=inspect),
-                describe=f"{self.prodoctorov_conn_id} {what}",
-                attempts=self.request_attempts,
-                backoff_seconds=self.request_backoff_seconds,
-            )
+            return self._call(what, prepared, parse=_answer, inspect_error=inspect)
         except _Answered as answered:
             return answered.status, answered.text
 

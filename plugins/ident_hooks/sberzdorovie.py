@@ -53,20 +53,12 @@ The assumed contract, version 1 [ASSUMED]:
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import requests
 
-from ident_hooks.base import ServiceHttpHook, service_url
-from ident_hooks.exchange import (
-    ServiceAuthError,
-    ServiceResponseError,
-    TransientServiceError,
-    call_with_retries,
-    redact_text,
-    retry_after_seconds,
-)
+from ident_hooks.base import ServiceHttpHook, raise_error_object, service_url
+from ident_hooks.exchange import ServiceAuthError, ServiceResponseError, TransientServiceError, retry_after_seconds
 
 DEFAULT_URL = "https://api.docdoc.ru/mis/v1"  # [ASSUMED]
 DEFAULT_TIMEOUT_SECONDS = 45.0  # IDENT's default
@@ -90,6 +82,11 @@ def error_text(body: dict[str, Any]) -> str:
     return message
 
 
+def _error_envelope(body: Any) -> dict[str, Any] | None:
+    """DocDoc's error answer ``{"status": "error", …}`` is itself the error object."""
+    return body if isinstance(body, dict) and body.get("status") == "error" else None
+
+
 class SberZdorovieHook(ServiceHttpHook):
     """Pushes the free-slot snapshot to SberZdorovye through the assumed API (module docstring).
 
@@ -107,6 +104,8 @@ class SberZdorovieHook(ServiceHttpHook):
     HTTP_METHOD = "PUT"
     DEFAULT_TIMEOUT_SECONDS = DEFAULT_TIMEOUT_SECONDS
     SECRET_MISSING = "no password: put the SberZdorovye partner password in its password (the login in its login)"
+    JSON_SEPARATORS = (",", ":")
+    JSON_CONTENT_TYPE = "application/json; charset=utf-8"
     api_url = staticmethod(api_url)
 
     def __init__(self, sberzdorovie_conn_id: str = default_conn_name, **settings: Any) -> None:
@@ -126,49 +125,29 @@ class SberZdorovieHook(ServiceHttpHook):
         token = base64.b64encode(f"{self._login}:{secret}".encode()).decode("ascii")
         return {"Authorization": f"Basic {token}"}
 
-    def _redact(self, text: str) -> str:
-        return redact_text(text, (self._secret,))
-
     # -- one request --------------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         """One call of the API (``body`` sent as JSON), retrying transient faults; returns the whole
         success object. Raises as the class docstring says."""
-        session, _ = self._session_and_secret()
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        self._session_and_secret()
         what = f"{method} {path}"
-        if body is None:
-            prepared = session.prepare_request(requests.Request(method, url))
-        else:
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            headers = {"Content-Type": "application/json; charset=utf-8"}
-            prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
-        return call_with_retries(
-            lambda: self._attempt(
-                prepared,
-                parse=lambda response: self._answer_of(what, response),
-                inspect_error=lambda response: self._inspect_error(what, response),
+        return self._call(
+            what,
+            self._prepare(method, path, body),
+            parse=lambda response: self._answer_of(what, response),
+            inspect_error=lambda response: raise_error_object(
+                response, lambda error: self._error(what, error, response), _error_envelope
             ),
-            describe=f"{self.sberzdorovie_conn_id} {what}",
-            attempts=self.request_attempts,
-            backoff_seconds=self.request_backoff_seconds,
         )
 
     def _answer_of(self, what: str, response: requests.Response) -> dict[str, Any]:
         body = response.json()  # ValueError (a garbled body) is retried by timed_request
-        if isinstance(body, dict) and body.get("status") == "error":
+        if _error_envelope(body) is not None:
             raise self._error(what, body, response)
         if not isinstance(body, dict) or body.get("status") != "success":
             shape = type(body).__name__ if not isinstance(body, dict) else f"status {body.get('status')!r}"
             raise ServiceResponseError(f'SberZdorovye {what}: expected {{"status": "success", …}}, got {shape}')
         return body
-
-    def _inspect_error(self, what: str, response: requests.Response) -> None:
-        try:
-            body = response.json()
-        except ValueError:
-            return  # a plain-text or HTML error: the generic rules classify it by its status
-        if isinstance(body, dict) and body.get("status") == "error":
-            raise self._error(what, body, response)
 
     def _error(self, what: str, body: dict[str, Any], response: requests.Response) -> Exception:
         status = response.status_code

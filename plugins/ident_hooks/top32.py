@@ -78,7 +78,6 @@ the ``created_*`` bounds asked is dropped with a warning.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -86,15 +85,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from ident_hooks.base import ServiceHttpHook, raise_error_object, service_url
-from ident_hooks.exchange import (
-    ServiceAuthError,
-    ServiceResponseError,
-    TransientServiceError,
-    call_with_retries,
-    redact_text,
-    retry_after_seconds,
-)
+from ident_hooks.base import ServiceHttpHook, error_member, raise_error_object, service_url
+from ident_hooks.exchange import ServiceAuthError, ServiceResponseError, TransientServiceError, retry_after_seconds
 
 DEFAULT_URL = "https://app.32top.ru/api/partner/v1"  # [ASSUMED]
 DEFAULT_TIMEOUT_SECONDS = 45.0  # IDENT's default
@@ -166,6 +158,8 @@ class Top32Hook(ServiceHttpHook):
 
     DEFAULT_TIMEOUT_SECONDS = DEFAULT_TIMEOUT_SECONDS
     SECRET_MISSING = "no API key: put the 32top partner API key in its password"
+    JSON_SEPARATORS = (",", ":")
+    JSON_CONTENT_TYPE = "application/json; charset=utf-8"
     api_url = staticmethod(api_url)
 
     def __init__(self, top32_conn_id: str = default_conn_name, **settings: Any) -> None:
@@ -174,44 +168,28 @@ class Top32Hook(ServiceHttpHook):
     def session_headers(self, secret: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {secret}"}
 
-    def _redact(self, text: str) -> str:
-        return redact_text(text, (self._secret,))
-
     # -- one request --------------------------------------------------------------------------
     def request(
         self, path: str, query: dict[str, Any] | None = None, *, method: str = "GET", body: Any = None
     ) -> dict[str, Any]:
         """One call of the API (``body``, if any, sent as JSON), retrying transient faults; returns
         the whole answer object (``data``, and ``meta`` for lists). Raises as the class docstring says."""
-        session, _ = self._session_and_secret()  # the key is in the session's Authorization header
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        self._session_and_secret()  # the key is in the session's Authorization header
         pairs = [(name, str(value)) for name, value in (query or {}).items() if value is not None]
-        if pairs:
-            url = f"{url}?{urlencode(pairs)}"
         what = f"{method} {path}"
-        if body is None:
-            prepared = session.prepare_request(requests.Request(method, url))
-        else:
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            headers = {"Content-Type": "application/json; charset=utf-8"}
-            prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
-        return call_with_retries(
-            lambda: self._attempt(
-                prepared,
-                parse=lambda response: self._answer_of(what, response),
-                inspect_error=lambda response: raise_error_object(
-                    response, lambda error: self._error(what, error, response)
-                ),
+        return self._call(
+            what,
+            self._prepare(method, path, body, query=urlencode(pairs)),
+            parse=lambda response: self._answer_of(what, response),
+            inspect_error=lambda response: raise_error_object(
+                response, lambda error: self._error(what, error, response)
             ),
-            describe=f"{self.top32_conn_id} {what}",
-            attempts=self.request_attempts,
-            backoff_seconds=self.request_backoff_seconds,
         )
 
     def _answer_of(self, what: str, response: requests.Response) -> dict[str, Any]:
         body = response.json()  # ValueError (a garbled body) is retried by timed_request
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            raise self._error(what, body["error"], response)
+        if (error := error_member(body)) is not None:
+            raise self._error(what, error, response)
         if not isinstance(body, dict) or "data" not in body:
             shape = type(body).__name__ if not isinstance(body, dict) else f"keys {sorted(body)}"
             raise ServiceResponseError(f'32top {what}: expected {{"data": …}}, got {shape}')

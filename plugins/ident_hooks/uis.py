@@ -74,7 +74,6 @@ from ident_hooks.exchange import (
     ServiceResponseError,
     TransientServiceError,
     call_with_retries,
-    redact_text,
 )
 
 DEFAULT_URL = "https://dataapi.uiscom.ru/v2.0"
@@ -354,9 +353,6 @@ class UisHook(ServiceHttpHook):
             if data.get("value") is not None and str(data["field"]).lower() not in SECRET_PARAMS:
                 details.append(f"value {data['value']!r}")
         return ServiceResponseError(self._redact(f"UIS rejected {method}: {message} ({', '.join(details)})"))
-
-    def _redact(self, text: str) -> str:
-        return redact_text(text, (self._secret,))
 
     def _remember_limits(self, result: dict[str, Any]) -> None:
         """After a call that used the minute budget up, the next call waits ``minute_reset``."""
