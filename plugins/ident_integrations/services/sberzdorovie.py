@@ -21,6 +21,7 @@ from ident_integrations.services.schedule_payloads import (
     group,
     horizon_dates,
     local_slots,
+    snapshot_pushed,
 )
 
 
@@ -58,11 +59,7 @@ def schedule_body(export: ScheduleExport, settings: ResolvedCapability) -> dict[
 def push_schedule(hook: Any, body: dict[str, Any], settings: ResolvedCapability) -> PushResult:
     answer = hook.put_schedule(body)
     sent = sum(len(doctor["slots"]) for building in body["buildings"] for doctor in building["doctors"])
-    taken = answer.get("slots")
-    detail = f"buildings {len(body['buildings'])}, {body['date_from']}..{body['date_to']}"
-    if isinstance(taken, int) and taken != sent:
-        detail += f"; the service says it took {taken} of {sent} slots"
-    return PushResult(requests=1, sent=taken if isinstance(taken, int) else sent, detail=detail)
+    return snapshot_pushed(answer, body, sent=sent, entries=f"buildings {len(body['buildings'])}", who="the service")
 
 
 SBERZDOROVIE = Service(

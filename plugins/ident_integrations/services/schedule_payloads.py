@@ -3,7 +3,8 @@
 shape: the branches, the doctors the export rules export and which of them each branch lists, each
 slot in its branch's local time, and the local dates a branch's horizon covers. Pure functions, no
 I/O, deterministic order (by id, then time): a payload is compared with the last push to skip an
-unchanged one.
+unchanged one. Also what a full-snapshot push (``PUT schedule`` with ``date_from``/``date_to``)
+reports once the service has answered.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from ident_integrations.capabilities.schedule import ScheduleExport
+from ident_integrations.capabilities.schedule import PushResult, ScheduleExport
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.records.schedule import Branch, Doctor, Slot
 
@@ -122,3 +124,14 @@ def horizon_dates(export: ScheduleExport, slots: list[LocalSlot]) -> tuple[date,
     for branch in export.snapshot.branches:
         days += branch_dates(export, branch, slots)
     return min(days), max(days)
+
+
+def snapshot_pushed(answer: dict[str, Any], body: dict[str, Any], *, sent: int, entries: str, who: str) -> PushResult:
+    """The result of one full-snapshot push of ``sent`` slots: as many as the service's answer says
+    it took (``slots``), when it says; ``entries`` (what the body listed) and the horizon's dates
+    as the detail, with a note when ``who`` took another number than was sent."""
+    taken = answer.get("slots")
+    detail = f"{entries}, {body['date_from']}..{body['date_to']}"
+    if isinstance(taken, int) and taken != sent:
+        detail += f"; {who} says it took {taken} of {sent} slots"
+    return PushResult(requests=1, sent=taken if isinstance(taken, int) else sent, detail=detail)

@@ -29,6 +29,7 @@ from ident_integrations.services.schedule_payloads import (
     group,
     horizon_dates,
     local_slots,
+    snapshot_pushed,
 )
 
 SOURCES = {"catalog": "каталог", "widget": "виджет на сайте", "app": "приложение"}
@@ -109,11 +110,7 @@ def schedule_body(export: ScheduleExport, settings: ResolvedCapability) -> dict[
 def push_schedule(hook: Any, body: dict[str, Any], settings: ResolvedCapability) -> PushResult:
     data = hook.put_schedule(body)
     sent = sum(len(day["slots"]) for doctor in body["doctors"] for day in doctor["dates"])
-    taken = data.get("slots")
-    detail = f"doctor entries {len(body['doctors'])}, {body['date_from']}..{body['date_to']}"
-    if isinstance(taken, int) and taken != sent:
-        detail += f"; 32top says it took {taken} of {sent} slots"
-    return PushResult(requests=1, sent=taken if isinstance(taken, int) else sent, detail=detail)
+    return snapshot_pushed(data, body, sent=sent, entries=f"doctor entries {len(body['doctors'])}", who="32top")
 
 
 TOP32 = Service(
