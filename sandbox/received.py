@@ -1,6 +1,7 @@
 """What the schedule receivers share: reading a pushed JSON body (gzip-compressed when its
-``Content-Encoding`` says so), strict ISO 8601 checks, and the log of what each account or tenant
-received, shown at ``GET /_sandbox/<service>/{account}/received``."""
+``Content-Encoding`` says so), strict ISO 8601 checks, the checks of a full snapshot's keys, horizon
+and timezones (errors by field path), and the log of what each account or tenant received, shown at
+``GET /_sandbox/<service>/{account}/received``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import re
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 
@@ -58,6 +60,47 @@ def parse_offset_time(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
+        return None
+
+
+def parse_local_date(value: Any) -> date | None:
+    """A local date ``YYYY-MM-DD``, else None."""
+    if not isinstance(value, str) or not LOCAL_DATE.match(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def check_keys(errors: dict[str, str], where: str, item: dict, allowed: set[str]) -> None:
+    """Each key of ``item`` not ``allowed`` is an unknown field, each ``allowed`` one it lacks is missing."""
+    for key in sorted(set(item) - allowed):
+        errors[f"{where}.{key}" if where else key] = "unknown field"
+    for key in sorted(allowed - set(item)):
+        errors[f"{where}.{key}" if where else key] = "missing"
+
+
+def check_horizon(errors: dict[str, str], body: dict) -> tuple[date | None, date | None]:
+    """A snapshot's ``date_from`` and ``date_to`` (local dates, in that order), each None when unreadable."""
+    first, last = parse_local_date(body.get("date_from")), parse_local_date(body.get("date_to"))
+    for name, parsed in (("date_from", first), ("date_to", last)):
+        if name in body and parsed is None:
+            errors[name] = f"must be a date YYYY-MM-DD, got {body.get(name)!r}"
+    if first and last and first > last:
+        errors["date_to"] = "is before date_from"
+    return first, last
+
+
+def check_timezone(errors: dict[str, str], where: str, item: dict) -> ZoneInfo | None:
+    """``item``'s ``timezone`` as a zone; None when it has none (reported as missing by
+    :func:`check_keys`) or it is not an IANA name (reported here)."""
+    if "timezone" not in item:
+        return None
+    try:
+        return ZoneInfo(item.get("timezone"))
+    except (TypeError, ValueError, ZoneInfoNotFoundError):
+        errors[f"{where}.timezone"] = f"must be an IANA timezone, got {item.get('timezone')!r}"
         return None
 
 

@@ -18,9 +18,8 @@ import binascii
 import hmac
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -28,7 +27,15 @@ from fastapi.responses import JSONResponse, Response
 from ..clock import format_iso
 from ..context import SandboxContext, Service
 from ..faults import stable_int
-from ..received import LOCAL_DATE, BodyError, ReceivedLog, parse_offset_time, read_json
+from ..received import (
+    BodyError,
+    ReceivedLog,
+    check_horizon,
+    check_keys,
+    check_timezone,
+    parse_offset_time,
+    read_json,
+)
 
 NAME = "sberzdorovie"
 API = "mis/v1"
@@ -46,22 +53,6 @@ def error(status: int, message: str, errors: dict[str, str] | None = None) -> JS
     return JSONResponse(body, status_code=status)
 
 
-def _date(value: Any) -> date | None:
-    if not isinstance(value, str) or not LOCAL_DATE.match(value):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _keys(errors: dict, where: str, item: dict, allowed: set[str]) -> None:
-    for key in sorted(set(item) - allowed):
-        errors[f"{where}.{key}" if where else key] = "unknown field"
-    for key in sorted(allowed - set(item)):
-        errors[f"{where}.{key}" if where else key] = "missing"
-
-
 def _text(errors: dict, where: str, value: Any, *, empty_ok: bool = False) -> None:
     if not isinstance(value, str) or (not empty_ok and not value.strip()):
         errors[where] = f"must be a {'' if empty_ok else 'non-empty '}string, got {value!r}"
@@ -72,13 +63,8 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
     errors: dict[str, str] = {}
     if not isinstance(body, dict):
         return {"(body)": f"must be an object, got {type(body).__name__}"}, {}
-    _keys(errors, "", body, SCHEDULE_KEYS)
-    first, last = _date(body.get("date_from")), _date(body.get("date_to"))
-    for name, parsed in (("date_from", first), ("date_to", last)):
-        if name in body and parsed is None:
-            errors[name] = f"must be a date YYYY-MM-DD, got {body.get(name)!r}"
-    if first and last and first > last:
-        errors["date_to"] = "is before date_from"
+    check_keys(errors, "", body, SCHEDULE_KEYS)
+    first, last = check_horizon(errors, body)
     buildings = body.get("buildings", [])
     if not isinstance(buildings, list):
         errors["buildings"] = "must be an array"
@@ -91,7 +77,7 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
         if not isinstance(building, dict):
             errors[where] = "must be an object"
             continue
-        _keys(errors, where, building, BUILDING_KEYS)
+        check_keys(errors, where, building, BUILDING_KEYS)
         _text(errors, f"{where}.id", building.get("id"))
         if isinstance(building.get("id"), str) and building["id"] in building_ids:
             errors[f"{where}.id"] = f"{building['id']!r} is listed twice"
@@ -99,12 +85,7 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
         _text(errors, f"{where}.name", building.get("name"))
         if "address" in building:
             _text(errors, f"{where}.address", building.get("address"), empty_ok=True)
-        zone = None
-        if "timezone" in building:  # a missing one is reported as missing
-            try:
-                zone = ZoneInfo(building.get("timezone"))
-            except (TypeError, ValueError, ZoneInfoNotFoundError):
-                errors[f"{where}.timezone"] = f"must be an IANA timezone, got {building.get('timezone')!r}"
+        zone = check_timezone(errors, where, building)
         doctors = building.get("doctors", [])
         if not isinstance(doctors, list):
             errors[f"{where}.doctors"] = "must be an array"
@@ -116,7 +97,7 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
                 errors[at] = "must be an object"
                 continue
             doctors_total += 1
-            _keys(errors, at, doctor, DOCTOR_KEYS)
+            check_keys(errors, at, doctor, DOCTOR_KEYS)
             doctor_id = doctor.get("id")
             _text(errors, f"{at}.id", doctor_id)
             if isinstance(doctor_id, str) and doctor_id in doctor_ids:
@@ -135,7 +116,7 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
                 if not isinstance(slot, dict):
                     errors[spot] = "must be an object"
                     continue
-                _keys(errors, spot, slot, SLOT_KEYS)
+                check_keys(errors, spot, slot, SLOT_KEYS)
                 moments = {}
                 for name in ("start", "end"):
                     moment = parse_offset_time(slot.get(name))

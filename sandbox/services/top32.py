@@ -23,7 +23,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
@@ -46,11 +45,14 @@ from ..demo_data import (
 from ..faults import stable_int
 from ..received import (
     CLOCK_TIME,
-    LOCAL_DATE,
     BodyError,
     ReceivedLog,
+    check_horizon,
+    check_keys,
+    check_timezone,
     is_int,
     nonempty_text,
+    parse_local_date,
     read_json,
 )
 
@@ -301,35 +303,14 @@ DOCTOR_KEYS = {"id", "surname", "full_name", "branch_id", "dates"}
 MAX_DURATION = 24 * 60
 
 
-def _date(value: Any) -> date | None:
-    if not isinstance(value, str) or not LOCAL_DATE.match(value):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _keys(details: dict, where: str, item: dict, allowed: set[str]) -> None:
-    for key in sorted(set(item) - allowed):
-        details[f"{where}.{key}" if where else key] = "unknown field"
-    for key in sorted(allowed - set(item)):
-        details[f"{where}.{key}" if where else key] = "missing"
-
-
 def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
     """``PUT schedule``'s rules as the hook's docstring states them; the errors by field path and a
     summary of what the body holds."""
     details: dict[str, str] = {}
     if not isinstance(body, dict):
         return {"(body)": f"must be an object, got {type(body).__name__}"}, {}
-    _keys(details, "", body, SCHEDULE_KEYS)
-    first, last = _date(body.get("date_from")), _date(body.get("date_to"))
-    for name, parsed in (("date_from", first), ("date_to", last)):
-        if name in body and parsed is None:
-            details[name] = f"must be a date YYYY-MM-DD, got {body.get(name)!r}"
-    if first and last and first > last:
-        details["date_to"] = "is before date_from"
+    check_keys(details, "", body, SCHEDULE_KEYS)
+    first, last = check_horizon(details, body)
     branch_ids: set[str] = set()
     branches = body.get("branches", [])
     if not isinstance(branches, list):
@@ -340,7 +321,7 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
         if not isinstance(branch, dict):
             details[where] = "must be an object"
             continue
-        _keys(details, where, branch, BRANCH_KEYS)
+        check_keys(details, where, branch, BRANCH_KEYS)
         if not nonempty_text(branch.get("id")):
             details[f"{where}.id"] = f"must be a non-empty string, got {branch.get('id')!r}"
         elif branch["id"] in branch_ids:
@@ -349,11 +330,7 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
             branch_ids.add(branch["id"])
         if not nonempty_text(branch.get("name")):
             details[f"{where}.name"] = "must be a non-empty string"
-        if "timezone" in branch:  # a missing one is reported as missing
-            try:
-                ZoneInfo(branch.get("timezone"))
-            except (TypeError, ValueError, ZoneInfoNotFoundError):
-                details[f"{where}.timezone"] = f"must be an IANA timezone, got {branch.get('timezone')!r}"
+        check_timezone(details, where, branch)
     doctors = body.get("doctors", [])
     if not isinstance(doctors, list):
         details["doctors"] = "must be an array"
@@ -366,7 +343,7 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
         if not isinstance(doctor, dict):
             details[where] = "must be an object"
             continue
-        _keys(details, where, doctor, DOCTOR_KEYS)
+        check_keys(details, where, doctor, DOCTOR_KEYS)
         doctor_id, branch_id = doctor.get("id"), doctor.get("branch_id")
         if not nonempty_text(doctor_id):
             details[f"{where}.id"] = f"must be a non-empty string, got {doctor_id!r}"
@@ -393,8 +370,8 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
             if not isinstance(day, dict):
                 details[at] = "must be an object"
                 continue
-            _keys(details, at, day, {"date", "slots"})
-            local = _date(day.get("date"))
+            check_keys(details, at, day, {"date", "slots"})
+            local = parse_local_date(day.get("date"))
             if local is None:
                 details[f"{at}.date"] = f"must be a date YYYY-MM-DD, got {day.get('date')!r}"
             elif first and last and not first <= local <= last:
@@ -412,7 +389,7 @@ def validate_schedule(body: Any) -> tuple[dict[str, str], dict[str, int]]:
                 if not isinstance(slot, dict):
                     details[spot] = "must be an object"
                     continue
-                _keys(details, spot, slot, {"time", "duration"})
+                check_keys(details, spot, slot, {"time", "duration"})
                 time_text, duration = slot.get("time"), slot.get("duration")
                 if not isinstance(time_text, str) or not CLOCK_TIME.match(time_text):
                     details[f"{spot}.time"] = f"must be HH:MM, got {time_text!r}"
