@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -222,6 +223,22 @@ INTERVAL_KEYS = {"DoctorId", "BranchId", "StartDateTime", "LengthInMinutes", "Is
 MAX_LENGTH_MINUTES = 24 * 60
 
 
+def _objects(errors: list[str], items: Any, key: str, allowed: set[str]) -> Iterator[tuple[str, dict]]:
+    """The objects of the array ``items`` (the body's ``key``) with their paths, one at a time, so
+    each item's own errors follow those found here: not an array, an item not an object, its
+    unknown fields."""
+    if not isinstance(items, list):
+        errors.append(f"{key}: must be an array")
+        return
+    for n, item in enumerate(items):
+        where = f"{key}[{n}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: must be an object")
+            continue
+        errors += [f"{where}.{k}: unknown field" for k in sorted(set(item) - allowed)]
+        yield where, item
+
+
 def validate_timetable(body: Any) -> tuple[list[str], dict[str, int]]:
     """PostTimeTable's rules (reference §2.6), strictly: exactly Doctors, Branches, Intervals;
     ``Id`` integers, unique, ``Name`` non-empty text; an interval's DoctorId/BranchId one of those,
@@ -237,17 +254,8 @@ def validate_timetable(body: Any) -> tuple[list[str], dict[str, int]]:
         errors.append(f"{key}: unknown field")
     ids: dict[str, set[int]] = {}
     for key in ("Doctors", "Branches"):
-        items = body.get(key, [])
         ids[key] = set()
-        if not isinstance(items, list):
-            errors.append(f"{key}: must be an array")
-            continue
-        for n, item in enumerate(items):
-            where = f"{key}[{n}]"
-            if not isinstance(item, dict):
-                errors.append(f"{where}: must be an object")
-                continue
-            errors += [f"{where}.{k}: unknown field" for k in sorted(set(item) - NAMED_KEYS)]
+        for where, item in _objects(errors, body.get(key, []), key, NAMED_KEYS):
             if not is_int(item.get("Id")):
                 errors.append(f"{where}.Id: must be an integer, got {item.get('Id')!r}")
             elif item["Id"] in ids[key]:
@@ -259,15 +267,7 @@ def validate_timetable(body: Any) -> tuple[list[str], dict[str, int]]:
     intervals = body.get("Intervals", [])
     spans: dict[int, list[tuple[datetime, datetime, str]]] = {}
     busy = 0
-    if not isinstance(intervals, list):
-        errors.append("Intervals: must be an array")
-        intervals = []
-    for n, item in enumerate(intervals):
-        where = f"Intervals[{n}]"
-        if not isinstance(item, dict):
-            errors.append(f"{where}: must be an object")
-            continue
-        errors += [f"{where}.{k}: unknown field" for k in sorted(set(item) - INTERVAL_KEYS)]
+    for where, item in _objects(errors, intervals, "Intervals", INTERVAL_KEYS):
         errors += [f"{where}.{k}: missing" for k in sorted(INTERVAL_KEYS - set(item))]
         for key, known in (("DoctorId", ids["Doctors"]), ("BranchId", ids["Branches"])):
             value = item.get(key)
@@ -299,11 +299,12 @@ def validate_timetable(body: Any) -> tuple[list[str], dict[str, int]]:
         for (_, end, before), (start, _, after) in zip(doctor_spans, doctor_spans[1:], strict=False):
             if start < end:
                 errors.append(f"{after}: overlaps {before} (DoctorId {doctor_id})")
+    count = len(intervals) if isinstance(intervals, list) else 0
     summary = {
         "doctors": len(ids["Doctors"]),
         "branches": len(ids["Branches"]),
-        "intervals": len(intervals),
-        "free": len(intervals) - busy,
+        "intervals": count,
+        "free": count - busy,
         "busy": busy,
     }
     return errors, summary

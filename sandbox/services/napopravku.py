@@ -513,16 +513,25 @@ def _body(raw: Any) -> dict:
     return raw if isinstance(raw, dict) else {}
 
 
+def _named(
+    errors: _Errors, item: dict, where: str, id_key: str, ids: list[tuple[str, Any]]
+) -> tuple[str | None, str | None, str | None]:
+    """A clinic's or doctor's ``id_key``, ``name`` and ``comment`` (nullable), checked; the id noted
+    in ``ids`` for :func:`_distinct`."""
+    mis_id = _string(errors, item, id_key, where)
+    name = _string(errors, item, "name", where)
+    comment = _string(errors, item, "comment", where, nullable=True)
+    ids.append((f"{where}.{id_key}", mis_id))
+    return mis_id, name, comment
+
+
 def validate_clinics(body: Any) -> tuple[_Errors, list[dict]]:
     """``{"clinics": [{mis_clinic_id, name, comment}]}`` (``ClinicUpdateDTO``)."""
     errors, clinics = _Errors(), []
     items = _list(errors, _body(body).get("clinics"), "clinics")
     ids = []
     for where, item in _objects(errors, items or [], "clinics"):
-        mis_id = _string(errors, item, "mis_clinic_id", where)
-        name = _string(errors, item, "name", where)
-        comment = _string(errors, item, "comment", where, nullable=True)
-        ids.append((f"{where}.mis_clinic_id", mis_id))
+        mis_id, name, comment = _named(errors, item, where, "mis_clinic_id", ids)
         clinics.append({"mis_clinic_id": mis_id, "name": name, "comment": comment})
     _distinct(errors, ids)
     return errors, clinics
@@ -535,10 +544,7 @@ def validate_doctors(body: Any, known_clinics: dict[str, dict]) -> tuple[_Errors
     items = _list(errors, _body(body).get("doctors"), "doctors")
     ids = []
     for where, item in _objects(errors, items or [], "doctors"):
-        mis_id = _string(errors, item, "mis_doctor_id", where)
-        name = _string(errors, item, "name", where)
-        comment = _string(errors, item, "comment", where, nullable=True)
-        ids.append((f"{where}.mis_doctor_id", mis_id))
+        mis_id, name, comment = _named(errors, item, where, "mis_doctor_id", ids)
         clinic_ids = []
         for index, value in enumerate(_list(errors, item.get("mis_clinic_ids"), f"{where}.mis_clinic_ids") or []):
             name_i = f"{where}.mis_clinic_ids.{index}"
