@@ -6,6 +6,7 @@ import ipaddress
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
@@ -44,6 +45,15 @@ class SandboxContext:
             malformed_rate=settings.malformed_rate,
         )
         return cls(settings=settings, tz=tz, clock=Clock(start, tz), faults=FaultRegistry(settings.seed, defaults))
+
+    def served(self, service: str, segment: str) -> dict[str, Any]:
+        """A stats answer's ``requests_served`` and ``requests_by_status``: how the requests under
+        ``/{service}/{segment}/`` were answered."""
+        counts = self.requests.get((service, segment), {})
+        return {
+            "requests_served": sum(counts.values()),
+            "requests_by_status": {str(k): v for k, v in sorted(counts.items())},
+        }
 
 
 def require_loopback(request: Request) -> None:

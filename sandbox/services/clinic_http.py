@@ -502,7 +502,6 @@ def create(ctx: SandboxContext) -> Service:
     @control.get("/{tenant}/stats")
     async def stats(tenant: str) -> dict:
         entries = service.entries(tenant)
-        counts = ctx.requests.get((NAME, tenant), {})
         return {
             "tenant": tenant,
             "now": format_iso(ctx.clock.now(), ctx.tz),
@@ -512,8 +511,7 @@ def create(ctx: SandboxContext) -> Service:
             "calls_visible": len(service.call_stubs(tenant, service.history_start(tenant), ctx.clock.now(), False)),
             "calls_ongoing": len(service.call_stubs(tenant, service.history_start(tenant), ctx.clock.now(), True)),
             "calls_injected": len(service.tenant(tenant).injected_calls),
-            "requests_served": sum(counts.values()),
-            "requests_by_status": {str(k): v for k, v in sorted(counts.items())},
+            **ctx.served(NAME, tenant),
         }
 
     @control.get("/{tenant}/defects")

@@ -548,7 +548,6 @@ def create(ctx: SandboxContext) -> Service:
         state = service.site(site)
         gen = state.leads
         visible = gen.visible_count(service.now())
-        counts = ctx.requests.get((NAME, site), {})
         return JSONResponse(
             {
                 "site": site,
@@ -560,8 +559,7 @@ def create(ctx: SandboxContext) -> Service:
                 "limit": {"per_minute": state.per_minute, "window_seconds": state.window_seconds},
                 "calls_by_method": dict(state.methods),
                 "errors_by_code": {str(code): n for code, n in sorted(state.errors.items())},
-                "requests_served": sum(counts.values()),
-                "requests_by_status": {str(k): v for k, v in sorted(counts.items())},
+                **ctx.served(NAME, site),
             }
         )
 

@@ -575,7 +575,6 @@ def create(ctx: SandboxContext) -> Service:
             return acc
         gen = acc.leads
         visible = gen.visible_count(service.now())
-        counts = ctx.requests.get((NAME, account), {})
         return JSONResponse(
             {
                 "account": account,
@@ -586,8 +585,7 @@ def create(ctx: SandboxContext) -> Service:
                 "forced_pending": len(acc.forced),
                 "calls_by_route": dict(acc.calls),
                 "errors_by_code": dict(sorted(acc.errors.items())),
-                "requests_served": sum(counts.values()),
-                "requests_by_status": {str(k): v for k, v in sorted(counts.items())},
+                **ctx.served(NAME, account),
             }
         )
 

@@ -1078,7 +1078,6 @@ def create(ctx: SandboxContext) -> Service:
         lo, hi = history_window(date_from, date_till, acc)
         finished = uis.visible(acc, lo, hi, now, ongoing=False)
         started = uis.visible(acc, lo, hi, now, ongoing=True)
-        counts = ctx.requests.get((NAME, account), {})
         return JSONResponse(
             {
                 "account": account,
@@ -1094,8 +1093,7 @@ def create(ctx: SandboxContext) -> Service:
                 "limits": acc.limits(now),
                 "calls_by_method": dict(acc.methods),
                 "errors_by_mnemonic": dict(acc.errors),
-                "requests_served": sum(counts.values()),
-                "requests_by_status": {str(k): v for k, v in sorted(counts.items())},
+                **ctx.served(NAME, account),
             }
         )
 
