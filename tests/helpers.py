@@ -12,6 +12,26 @@ def connection_json(**fields) -> str:
     return Connection(conn_id="x", **fields).as_json()
 
 
+def schedule_settings(service: str, conn_id: str, request, **block):
+    """The resolved ``schedule`` capability of a test integration ``<service>_test`` on ``conn_id``:
+    ``request`` (a ``RequestSettings``), the schedule block from ``block``, defaults elsewhere."""
+    from ident_integrations.capabilities.schedule import ScheduleSettings
+    from ident_integrations.config import Clinic, ResolvedCapability, TaskSettings
+
+    return ResolvedCapability(
+        capability="schedule",
+        integration=f"{service}_test",
+        service=service,
+        conn_id=conn_id,
+        description="",
+        clinic=Clinic(),
+        block=ScheduleSettings(**block),
+        request=request,
+        task=TaskSettings(),
+        sources={},
+    )
+
+
 def as_utc(value) -> datetime | None:
     """A date-time column read through plain DB-API (a datetime, or SQLite's text) as aware UTC."""
     if value is None:

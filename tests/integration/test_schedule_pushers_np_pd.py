@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ident_hooks.exchange import ServiceAuthError, ServiceResponseError
-from ident_integrations.capabilities.schedule import ScheduleExport, ScheduleSettings
-from ident_integrations.config import Clinic, RequestSettings, ResolvedCapability, TaskSettings
+from ident_integrations.capabilities.schedule import ScheduleExport
+from ident_integrations.config import RequestSettings, ResolvedCapability
 from ident_integrations.records.schedule import Branch, Doctor, ScheduleSnapshot, Slot
 from ident_integrations.registry import SERVICES
-from tests.helpers import connection_json
+from tests.helpers import connection_json, schedule_settings
 
 MSK, VLAT = timedelta(hours=3), timedelta(hours=10)
 # 18:00 in Moscow on 2 June, already 01:00 on 3 June in Vladivostok.
@@ -72,48 +72,45 @@ def make_export(free=FREE, busy=BUSY) -> ScheduleExport:
 
 
 def settings(service: str, conn_id: str, **block) -> ResolvedCapability:
-    return ResolvedCapability(
-        capability="schedule",
-        integration=f"{service}_test",
-        service=service,
-        conn_id=conn_id,
-        description="",
-        clinic=Clinic(),
-        block=ScheduleSettings(**block),
-        request=RequestSettings(request_backoff_seconds=0.01),
-        task=TaskSettings(),
-        sources={},
-    )
+    return schedule_settings(service, conn_id, RequestSettings(request_backoff_seconds=0.01), **block)
 
 
 def dates(first: date, count: int) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range(count)]
 
 
+def sandbox_account(sandbox, service: str):
+    """A fresh account of ``service`` in the sandbox, its state and the service's faults reset after."""
+    name = f"sched-{uuid.uuid4().hex[:8]}"
+    yield name
+    sandbox._control("DELETE", f"/{service}/{name}/state")
+    sandbox.reset_faults(service)
+
+
+def settings_maker(monkeypatch, sandbox, service: str, host: str):
+    """``make(token=None, **block)``: the settings of a new ``service`` connection to ``host``, with
+    the sandbox key (or ``token``) as its password."""
+
+    def make(token: str | None = None, **block) -> ResolvedCapability:
+        conn_id = f"{service}_sched_{uuid.uuid4().hex[:6]}"
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}",
+            connection_json(conn_type=f"ident_{service}", host=host, password=sandbox.key if token is None else token),
+        )
+        return settings(service, conn_id, **block)
+
+    return make
+
+
 # -- NaPopravku -----------------------------------------------------------------------------------
 @pytest.fixture
 def np_account(sandbox):
-    name = f"sched-{uuid.uuid4().hex[:8]}"
-    yield name
-    sandbox._control("DELETE", f"/napopravku/{name}/state")
-    sandbox.reset_faults("napopravku")
+    yield from sandbox_account(sandbox, "napopravku")
 
 
 @pytest.fixture
 def np_settings(monkeypatch, sandbox, np_account):
-    def make(token: str | None = None, **block) -> ResolvedCapability:
-        conn_id = f"np_sched_{uuid.uuid4().hex[:6]}"
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_{conn_id.upper()}",
-            connection_json(
-                conn_type="ident_napopravku",
-                host=f"{sandbox.base_url}/napopravku/{np_account}/api/v1",
-                password=sandbox.key if token is None else token,
-            ),
-        )
-        return settings("napopravku", conn_id, **block)
-
-    return make
+    return settings_maker(monkeypatch, sandbox, "napopravku", f"{sandbox.base_url}/napopravku/{np_account}/api/v1")
 
 
 def np_received(sandbox, account) -> dict:
@@ -264,27 +261,12 @@ def test_napopravku_push_survives_a_burst_of_5xx(sandbox, np_account, np_setting
 # -- ProDoctorov ----------------------------------------------------------------------------------
 @pytest.fixture
 def pd_account(sandbox):
-    name = f"sched-{uuid.uuid4().hex[:8]}"
-    yield name
-    sandbox._control("DELETE", f"/prodoctorov/{name}/state")
-    sandbox.reset_faults("prodoctorov")
+    yield from sandbox_account(sandbox, "prodoctorov")
 
 
 @pytest.fixture
 def pd_settings(monkeypatch, sandbox, pd_account):
-    def make(token: str | None = None, **block) -> ResolvedCapability:
-        conn_id = f"pd_sched_{uuid.uuid4().hex[:6]}"
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_{conn_id.upper()}",
-            connection_json(
-                conn_type="ident_prodoctorov",
-                host=f"{sandbox.base_url}/prodoctorov/{pd_account}/v2",
-                password=sandbox.key if token is None else token,
-            ),
-        )
-        return settings("prodoctorov", conn_id, **block)
-
-    return make
+    return settings_maker(monkeypatch, sandbox, "prodoctorov", f"{sandbox.base_url}/prodoctorov/{pd_account}/v2")
 
 
 def pd_received(sandbox, account) -> dict:

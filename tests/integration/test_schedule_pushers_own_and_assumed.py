@@ -17,11 +17,11 @@ import requests
 from ident_hooks.clinic_db import ClinicDbHook
 from ident_hooks.exchange import ServiceAuthError, ServiceResponseError
 from ident_integrations.capabilities.schedule import ScheduleExport, ScheduleSettings
-from ident_integrations.config import Clinic, RequestSettings, ResolvedCapability, TaskSettings
+from ident_integrations.config import RequestSettings, ResolvedCapability
 from ident_integrations.records.schedule import Branch, Doctor, ScheduleSnapshot, Slot
 from ident_integrations.registry import SERVICES
 from tests.conftest import _mysql_connect, mysql_connection_json
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, query, schedule_settings
 
 # -- the export ------------------------------------------------------------------------------------
 NEVSKY = Branch(1, "На Невском", "Europe/Moscow", "Невский пр., 1")  # UTC+3
@@ -72,18 +72,8 @@ EXPORT = ScheduleExport(
 
 
 def settings_for(service: str, conn_id: str, **schedule) -> ResolvedCapability:
-    return ResolvedCapability(
-        capability="schedule",
-        integration=f"{service}_test",
-        service=service,
-        conn_id=conn_id,
-        description="",
-        clinic=Clinic(),
-        block=ScheduleSettings(**schedule),
-        request=RequestSettings(request_attempts=2, request_backoff_seconds=0.01, timeout_seconds=10),
-        task=TaskSettings(),
-        sources={},
-    )
+    request = RequestSettings(request_attempts=2, request_backoff_seconds=0.01, timeout_seconds=10)
+    return schedule_settings(service, conn_id, request, **schedule)
 
 
 def push(service: str, settings: ResolvedCapability, export: ScheduleExport = EXPORT):
@@ -106,6 +96,14 @@ def name(sandbox):
 
 def received(sandbox, service: str, name: str) -> dict:
     return sandbox._control("GET", f"/{service}/{name}/received")
+
+
+def the_push(sandbox, service: str, name: str, payload) -> dict:
+    """The one push ``service`` accepted for ``name`` (its body, encoding…), checked to be ``payload``."""
+    shown = received(sandbox, service, name)
+    assert shown["accepted"] == 1
+    assert shown["last"]["body"] == payload
+    return shown["last"]
 
 
 def set_conn(monkeypatch, conn_id: str, **fields) -> str:
@@ -148,10 +146,8 @@ def test_post_timetable_arrives_field_by_field_gzip_when_asked(sandbox, name, mo
 
     payload, result, exchanges = push("clinic_http", settings)
 
-    shown = received(sandbox, "clinic_http", name)
-    assert shown["accepted"] == 1
-    body = shown["last"]["body"]
-    assert body == payload
+    pushed = the_push(sandbox, "clinic_http", name, payload)
+    body = pushed["body"]
     assert body["Doctors"] == [
         {"Id": 1, "Name": "Иванова Анна Сергеевна"},
         {"Id": 2, "Name": "Петров Пётр Ильич"},
@@ -159,7 +155,7 @@ def test_post_timetable_arrives_field_by_field_gzip_when_asked(sandbox, name, mo
     ]
     assert body["Branches"] == [{"Id": 1, "Name": "На Невском"}, {"Id": 2, "Name": "В Екатеринбурге"}]
     assert body["Intervals"] == EXPECTED_INTERVALS
-    assert shown["last"]["content_encoding"] == ("gzip" if compress in (True, "true") else "identity")
+    assert pushed["content_encoding"] == ("gzip" if compress in (True, "true") else "identity")
     assert result.sent == 11 and result.requests == 1
     assert "free 7, busy 4" in result.detail
     assert [(e.method, e.status) for e in exchanges] == [("POST", 200)]
@@ -254,10 +250,7 @@ def test_sberzdorovie_gets_buildings_doctors_and_free_slots_in_each_building_s_o
 
     payload, result, exchanges = push("sberzdorovie", settings)
 
-    shown = received(sandbox, "sberzdorovie", name)
-    assert shown["accepted"] == 1
-    body = shown["last"]["body"]
-    assert body == payload
+    body = the_push(sandbox, "sberzdorovie", name, payload)["body"]
     assert (body["date_from"], body["date_to"]) == ("2026-05-12", "2026-05-13")
     nevsky, ekb = body["buildings"]
     assert {k: nevsky[k] for k in ("id", "name", "address", "timezone")} == {
@@ -338,10 +331,7 @@ def test_top32_gets_doctors_by_surname_with_free_slots_per_local_date(sandbox, n
 
     payload, result, exchanges = push("top32", settings)
 
-    shown = received(sandbox, "top32", name)
-    assert shown["accepted"] == 1
-    body = shown["last"]["body"]
-    assert body == payload
+    body = the_push(sandbox, "top32", name, payload)["body"]
     assert (body["date_from"], body["date_to"]) == ("2026-05-12", "2026-05-13")
     assert body["branches"] == [
         {"id": "1", "name": "На Невском", "timezone": "Europe/Moscow"},
