@@ -3,6 +3,8 @@
     ident config check [FILE]                  resolved settings, and where each value came from
     ident db upgrade|current [--conn-id ID]    migrate / show the schema revision
     ident db sql --dialect mysql|mssql|sqlite  the schema as SQL for a DBA
+    ident demo-data [--seed N] [--days-ahead N] [--conn-id ID]
+                                               a demo clinic's schedule (replaces the schedule tables)
 
 The database is reached through the same Airflow connection the DAGs use (``clinic.ident_conn_id``,
 default ``ident_db``): an ``AIRFLOW_CONN_IDENT_DB`` variable or a connection stored in Airflow.
@@ -202,6 +204,49 @@ def db_sql(args: argparse.Namespace) -> int:
     return OK
 
 
+def demo_data(args: argparse.Namespace) -> int:
+    import time
+
+    from ident_integrations import demo_data as demo
+    from ident_integrations.store.schedule import ScheduleStore
+
+    if args.days_ahead < 0:
+        raise CommandError(f"--days-ahead must be 0 or more, not {args.days_ahead}", USAGE)
+    started = time.perf_counter()
+    network = demo.generate(seed=args.seed, days_ahead=args.days_ahead)
+    db = _database(args)
+
+    def write() -> tuple[dict[str, int], int]:
+        db.ensure_schema()
+        store = ScheduleStore(db)
+        store.replace(
+            branches=network.branches,
+            doctors=network.doctors,
+            doctor_branches=network.doctor_branches,
+            work_intervals=network.work_intervals,
+            patients=network.patients,
+            appointments=network.appointments,
+            added_at=network.doctors_added_at,
+        )
+        for doctor_id in network.excluded_doctors:
+            store.set_doctor_export(doctor_id, False)
+        return store.counts(), store.slot_minutes()
+
+    counts, slot_minutes = _run_on_database(write)
+    seconds = time.perf_counter() - started
+    cancelled = sum(1 for a in network.appointments if a.status == "cancelled")
+    zones = sorted({branch.timezone for branch in network.branches})
+    excluded = ", ".join(f"{d.id} {d.name}" for d in network.doctors if d.id in network.excluded_doctors)
+    print(f"{db.conn_id}: demo schedule written (seed {args.seed}), replacing the schedule tables, in {seconds:.1f} s")
+    print(f"  {counts['ident_branches']} branches ({', '.join(zones)})")
+    print(f"  {_count(counts['ident_doctors'], 'doctor')} at {_count(counts['ident_doctor_branches'], 'branch link')}")
+    print(f"  {_count(counts['ident_work_intervals'], 'shift')} from {network.first_day} to {network.last_day}")
+    print(f"  {_count(counts['ident_appointments'], 'appointment')} ({cancelled} cancelled)")
+    print(f"  {_count(counts['ident_patients'], 'patient')}")
+    print(f"  export rules: slots of {slot_minutes} min; excluded from the export: {excluded or 'nobody'}")
+    return OK
+
+
 def parser() -> argparse.ArgumentParser:
     from ident_integrations.store.migrate import DIALECTS
 
@@ -226,6 +271,31 @@ def parser() -> argparse.ArgumentParser:
     sql = db.add_parser("sql", help="print the whole schema history as SQL for a DBA")
     sql.add_argument("--dialect", required=True, choices=DIALECTS)
     sql.set_defaults(handler=db_sql)
+
+    from ident_integrations.demo_data import DAYS_BACK, DEFAULT_DAYS_AHEAD, DEFAULT_SEED
+
+    demo = commands.add_parser(
+        "demo-data",
+        help="fill the IDENT database with a demo clinic's schedule (replaces the schedule tables)",
+        description=(
+            "Fill the IDENT database with a realistic, deterministic clinic network for the demo and the"
+            " benchmark: 3 branches (Moscow and Yekaterinburg time), 25 doctors, their shifts from"
+            f" {DAYS_BACK} days ago to --days-ahead days ahead, appointments (about two thirds of the"
+            " near days booked, thinning out further ahead) and their patients; doctor 25 is excluded"
+            " from the schedule export. Re-running REPLACES every row of the schedule tables"
+            " (branches, doctors, shifts, appointments, patients, export rules): never point it at a"
+            " real clinic's database. Leads and calls are not touched."
+        ),
+    )
+    demo.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    demo.add_argument(
+        "--days-ahead",
+        type=int,
+        default=DEFAULT_DAYS_AHEAD,
+        help=f"days of shifts after today (default {DEFAULT_DAYS_AHEAD})",
+    )
+    demo.add_argument("--conn-id", help="Airflow connection of the IDENT database (default: clinic.ident_conn_id)")
+    demo.set_defaults(handler=demo_data)
     return root
 
 
