@@ -164,12 +164,14 @@ def booked_share(days_from_today: int, rng: random.Random) -> float:
     return rng.uniform(0.03, 0.15)
 
 
-def _status(starts_at: datetime, now: datetime, rng: random.Random) -> str:
+def _status(starts_at: datetime, now: datetime, draw: float) -> str:
+    """An appointment's status by where it lies from now. One random ``draw`` whatever the case, so
+    the rest of the network does not depend on the hour it is generated at."""
     if starts_at < now - timedelta(hours=1):
-        return rng.choices(("completed", "no_show"), (19, 1))[0]
+        return "no_show" if draw < 0.05 else "completed"
     if starts_at <= now:
         return "arrived"
-    return "confirmed" if starts_at - now < timedelta(days=2) and rng.random() < 0.7 else "planned"
+    return "confirmed" if starts_at - now < timedelta(days=2) and draw < 0.7 else "planned"
 
 
 def generate(
@@ -254,9 +256,11 @@ def _book(
                 rebooked = min(rebooked, end)
                 patient = rng.choice(pool).id
                 result.append(
-                    Appointment(0, doctor_id, branch_id, cursor, rebooked, _status(cursor, now, rng), patient)
+                    Appointment(0, doctor_id, branch_id, cursor, rebooked, _status(cursor, now, rng.random()), patient)
                 )
         else:
-            result.append(Appointment(0, doctor_id, branch_id, cursor, end, _status(cursor, now, rng), patient))
+            result.append(
+                Appointment(0, doctor_id, branch_id, cursor, end, _status(cursor, now, rng.random()), patient)
+            )
         cursor = end
     return result

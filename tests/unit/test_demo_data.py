@@ -18,6 +18,14 @@ def test_the_same_seed_gives_the_same_network_and_another_seed_another():
     assert [a.id for a in first.appointments] == list(range(1, len(first.appointments) + 1))
 
 
+def test_the_hour_it_is_generated_at_changes_only_statuses():
+    morning, evening = demo_data.generate(now=NOW), demo_data.generate(now=NOW + timedelta(hours=8))
+    assert evening.work_intervals == morning.work_intervals and evening.patients == morning.patients
+    times = [(a.doctor_id, a.starts_at, a.ends_at, a.patient_id) for a in morning.appointments]
+    assert [(a.doctor_id, a.starts_at, a.ends_at, a.patient_id) for a in evening.appointments] == times
+    assert [a.status for a in evening.appointments] != [a.status for a in morning.appointments]
+
+
 def test_the_days_run_from_a_week_ago_to_days_ahead():
     network = demo_data.generate(days_ahead=5, now=NOW)
     today = NOW.date()  # 12:30 in Moscow
