@@ -58,6 +58,19 @@ airflow connections import --overwrite "$AIRFLOW_HOME/demo-connections.json" > "
 # NaPopravku's DAGs run in a pool of their own: its appointments must not queue behind other work.
 airflow pools set ident_napopravku 2 "NaPopravku appointments: acknowledged within 10 minutes" >> "$LOGS/connections.log" 2>&1 \
   || { cat "$LOGS/connections.log"; exit 1; }
+# The clinic's schedule the free-slot export reads: the demo network (ident demo-data), written
+# once, while the IDENT database has no branches (a rerun of the command replaces it).
+if ! python - "$IDENT_DB" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+sys.exit(0 if "ident_branches" in tables and db.execute("SELECT 1 FROM ident_branches").fetchone() else 1)
+PY
+then
+  say "writing the demo schedule into $IDENT_DB (ident demo-data)"
+  ident demo-data --conn-id ident_db > "$LOGS/demo-data.log" 2>&1 || { cat "$LOGS/demo-data.log"; exit 1; }
+  sed 's/^/       /' "$LOGS/demo-data.log"
+fi
 
 pids=()
 cleanup() {
