@@ -152,3 +152,40 @@ def test_everything_the_store_sends_to_sql_server_is_parametrised_tsql(server):
     assert lead_rows[1]["plan_start"] == datetime(2026, 11, 21, 7, 0)  # clinic time stored as UTC
     # Bulk writes are plain executemany: no OUTPUT clause waiting for rows a batch cannot return.
     assert not any("OUTPUT inserted" in sql for sql, _ in sent)
+
+
+def test_the_schedule_store_sends_parametrised_tsql_with_naive_utc(server):
+    from ident_integrations.records.patients import Patient
+    from ident_integrations.records.schedule import Appointment, Branch, Doctor, WorkInterval
+    from ident_integrations.store.schedule import ScheduleStore
+
+    store = ScheduleStore(IdentDatabase(engine=server.engine))
+    msk = ZoneInfo("Europe/Moscow")
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=msk)
+    store.replace(
+        branches=[Branch(1, "На Тверской", "Europe/Moscow")],
+        doctors=[Doctor(1, "Иванова Анна Сергеевна", "Ортодонт")],
+        doctor_branches=[(1, 1)],
+        work_intervals=[WorkInterval(1, 1, start, start + timedelta(hours=6))],
+        patients=[Patient(1, "Смирнова", "Ольга")],
+        appointments=[Appointment(1, 1, 1, start, start + timedelta(minutes=30), "planned", 1)],
+        added_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    store.set_slot_minutes(30)
+    snap = store.snapshot(start, start + timedelta(days=30))
+    assert snap.slot_minutes == 15  # the recording returns no rows: the default
+
+    sent = server.statements
+    for sql, rows in sent:
+        assert not NOT_TSQL.search(sql), sql
+        for row in rows:
+            assert set(row) == set(re.findall(r"%\((\w+)\)s", sql)), sql
+            assert not any(isinstance(v, datetime) and v.tzinfo for v in row.values()), "pymssql gets naive UTC"
+    deleted = [re.search(r"DELETE FROM (\w+)", sql).group(1) for sql, _ in sent if sql.startswith("DELETE")]
+    assert deleted[0] == "ident_doctor_export" and deleted[-1] == "ident_branches" and len(deleted) == 8
+    (shift_rows,) = [rows for sql, rows in sent if sql.startswith("INSERT INTO ident_work_intervals")]
+    assert shift_rows[0]["starts_at"] == datetime(2026, 12, 1, 6, 0)  # Moscow 09:00 stored as UTC
+    (doctor_rows,) = [rows for sql, rows in sent if sql.startswith("INSERT INTO ident_doctors")]
+    assert doctor_rows[0]["created_at"] == datetime(2026, 11, 1) and doctor_rows[0]["active"] == 1  # a BIT
+    reads = [sql for sql, _ in sent if sql.startswith("SELECT") and "ident_appointments" in sql]
+    assert reads and all("starts_at < %(" in sql and "ends_at > %(" in sql for sql in reads)  # the overlap
