@@ -43,11 +43,17 @@ flexbe = {"conn_type": "ident_flexbe", "host": f"http://127.0.0.1:{port}/flexbe/
           "description": "Sandbox Flexbe site API (site 'promo')"}
 napopravku = {"conn_type": "ident_napopravku", "host": f"http://127.0.0.1:{port}/napopravku/clinic/api/v1",
               "password": key, "description": "Sandbox NaPopravku RTA API (account 'clinic')"}
+prodoctorov = {"conn_type": "ident_prodoctorov", "host": f"http://127.0.0.1:{port}/prodoctorov/clinic/v2", "password": key,
+               "description": "Sandbox ProDoctorov / MedFlex API (account 'clinic')"}
+sberzdorovie = {"conn_type": "ident_sberzdorovie", "host": f"http://127.0.0.1:{port}/sberzdorovie/clinic/mis/v1",
+                "login": "partner.demo", "password": key,
+                "description": "Sandbox SberZdorovye schedule push, an assumed contract (account 'clinic')"}
 top32 = {"conn_type": "ident_top32", "host": f"http://127.0.0.1:{port}/top32/clinic/api/partner/v1", "password": key,
          "description": "Sandbox 32top partner API, an assumed contract (account 'clinic')"}
 json.dump({"ident_db": {"conn_type": "sqlite", "host": ident_db, "description": "IDENT database (demo SQLite)"},
            "clinic_site": clinic("site"), "clinic_landing": clinic("landing"), "uis_main": uis,
            "napopravku_main": napopravku, "flexbe_promo": flexbe, "top32_main": top32,
+           "prodoctorov_main": prodoctorov, "sberzdorovie_main": sberzdorovie,
            "clinic_tables": {"conn_type": "sqlite", "host": clinic_db,
                              "description": "The clinic's own database (sandbox SQLite, table Tickets)"}},
           open(out, "w"), indent=2)
@@ -112,6 +118,9 @@ cat <<EOF
                  ident_leads__booking_db (the clinic's own tables, $CLINIC_DB) — every 2 min;
                  ident_leads__site is watched (leads.mode: watch): a run within seconds of each lead
   Call history   ident_calls__telephony (every 3 h; its first run loads the last 30 days)
+  Free slots     ident_schedule__site (PostTimeTable), __napopravku, __prodoctorov, __sberzdorovie,
+                 __top32, __booking_db (the TimeTable table) — every 10 min, from the demo schedule;
+                 what each received: http://127.0.0.1:$SANDBOX_PORT/_sandbox/<service>/<account>/received
 
   Progress is printed every 30 s. Ctrl-C stops everything.
 EOF

@@ -38,7 +38,10 @@ def test_demo_stack_loads_leads_with_green_runs(tmp_path):
     # the DAG of every kind of lead source, the watched site's run started by its watcher included
     # (demo_status.py counts a watched DAG only then), and the call history
     lead_dags = ("site", "landing", "telephony", "napopravku", "promo", "top32", "booking_db")
-    assert {"ident_calls__telephony", *(f"ident_leads__{name}" for name in lead_dags)} <= set(runs), final
+    schedule_dags = ("site", "napopravku", "prodoctorov", "sberzdorovie", "top32", "booking_db")
+    expected = {"ident_calls__telephony", *(f"ident_leads__{name}" for name in lead_dags)}
+    expected |= {f"ident_schedule__{name}" for name in schedule_dags}  # a push to every kind of receiver
+    assert expected <= set(runs), final
     assert set(runs.values()) == {"success"}, final
     # every process the demo started is gone: nothing listens on its ports, no sandbox with its key file
     for port in (env["DEMO_SANDBOX_PORT"], env["DEMO_AIRFLOW_PORT"]):
