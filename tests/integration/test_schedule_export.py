@@ -49,8 +49,10 @@ def settings_for(service: str, conn_id: str):
 
 def test_an_unchanged_payload_waits_for_the_forced_push(sandbox, ident_mysql, monkeypatch):
     tenant = f"s_{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv("AIRFLOW_CONN_OWN_SITE", connection_json(
-        conn_type="ident_clinic_http", host=f"{sandbox.base_url}/clinic_http/{tenant}", password=sandbox.key))  # fmt: skip
+    host = f"{sandbox.base_url}/clinic_http/{tenant}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OWN_SITE", connection_json(conn_type="ident_clinic_http", host=host, password=sandbox.key)
+    )
     schedule(ident_mysql)
     settings = settings_for("clinic_http", "own_site")
 
@@ -68,8 +70,10 @@ def test_an_unchanged_payload_waits_for_the_forced_push(sandbox, ident_mysql, mo
 
 def test_a_rejected_push_fails_at_once_with_the_services_errors(sandbox, ident_mysql, monkeypatch):
     account = f"s{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv("AIRFLOW_CONN_PD_SITE", connection_json(
-        conn_type="ident_prodoctorov", host=f"{sandbox.base_url}/prodoctorov/{account}/v2", password=sandbox.key))  # fmt: skip
+    host = f"{sandbox.base_url}/prodoctorov/{account}/v2"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PD_SITE", connection_json(conn_type="ident_prodoctorov", host=host, password=sandbox.key)
+    )
     schedule(ident_mysql, doctor_name="")  # MedFlex requires every doctor's name
     with pytest.raises(AirflowFailException, match="prodoctorov rejected the schedule push: .*efio"):
         push_schedule(settings_for("prodoctorov", "pd_site"), now=T)
