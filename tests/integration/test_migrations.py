@@ -200,3 +200,43 @@ def test_two_processes_upgrading_at_once_do_it_once(backend):
     raw = backend.raw_connect()
     assert query(raw, f"SELECT version_num FROM {migrate.VERSION_TABLE}") == [(migrate.head(),)]
     assert schema_diff(IdentDatabase("ident_db")) == []
+
+
+SCHEDULE_TABLES = (
+    "ident_branches", "ident_doctors", "ident_doctor_branches", "ident_work_intervals", "ident_appointments",
+    "ident_patients", "ident_schedule_rules", "ident_doctor_export",
+)  # fmt: skip
+
+
+def test_a_database_at_0003_gains_the_schedule_tables_with_its_rows_kept(backend):
+    from sqlalchemy import inspect
+
+    from ident_integrations.records.schedule import Doctor
+    from ident_integrations.store.schedule import ScheduleStore
+
+    db = IdentDatabase("ident_db")
+    with db.engine.connect() as conn:
+        command.upgrade(migrate.alembic_config(connection=conn), "0003")
+        conn.commit()
+        assert not set(SCHEDULE_TABLES) & set(inspect(conn).get_table_names())
+    store = LeadStore(db, "site")
+    now = datetime.now(UTC)
+    leads, _ = validate_leads([RAW_LEAD], ZoneInfo("Europe/Moscow"))
+    store.save(1, leads, [], (now - timedelta(days=1), now))
+
+    assert db.ensure_schema() == "0003"
+    assert schema_diff(db) == []
+    raw = backend.raw_connect()
+    assert query(raw, "SELECT external_id FROM ident_leads") == [("L-1",)]
+    assert all(query(raw, f"SELECT COUNT(*) FROM {table}") == [(0,)] for table in SCHEDULE_TABLES)
+    schedule = ScheduleStore(db)
+    schedule.add(doctors=[Doctor(1, "Иванова Анна Сергеевна")])
+    schedule.set_doctor_export(1, False)
+    assert schedule.doctor_exports() == {1: False} and schedule.slot_minutes() == 15
+
+    raw.commit()  # end the read's transaction: on MariaDB its metadata locks would hold up DROP TABLE
+    with db.engine.connect() as conn:  # and back: 0004 removes only what it added
+        command.downgrade(migrate.alembic_config(connection=conn), "0003")
+        conn.commit()
+        assert not set(SCHEDULE_TABLES) & set(inspect(conn).get_table_names())
+    assert query(raw, "SELECT external_id FROM ident_leads") == [("L-1",)]
