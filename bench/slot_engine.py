@@ -281,6 +281,16 @@ def peak_mib(work: Callable[[], list[Slot]]) -> float:
     return peak / 2**20
 
 
+def demo_network(days_ahead: int = 30) -> ScheduleSnapshot:
+    """The network ``ident demo-data`` writes (3 branches, 25 doctors, a month of appointments)."""
+    from ident_integrations.demo_data import generate
+
+    net = generate(now=NOW, days_ahead=days_ahead)
+    return ScheduleSnapshot(
+        net.branches, net.doctors, net.doctor_branches, net.work_intervals, net.appointments, 15, NOW
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[25, 100, 200, 500, 1000], help="doctor counts")
@@ -295,9 +305,11 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     times: dict[tuple[str, int], float] = {}
+    networks = [("demo", 30, demo_network(30))]  # ident demo-data's network first, then synthetic ones
     for doctors in args.sizes:
         days_ahead = 30 if doctors == 25 else 32  # the issue's network; then NaPopravku's 32-day horizon
-        snap = build_network(doctors, days_ahead)
+        networks.append((doctors, days_ahead, build_network(doctors, days_ahead)))
+    for doctors, days_ahead, snap in networks:
         call = {"now": NOW, "days_ahead": days_ahead, "skip_hours_today": SKIP_HOURS}
         engines: dict[str, Callable[[], list[Slot]]] = {
             "python schedule_slots": lambda snap=snap, call=call: schedule_slots(snap, **call),
