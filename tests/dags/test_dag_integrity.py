@@ -41,7 +41,11 @@ def test_one_dag_per_enabled_integration_and_capability(bag):
 
 
 # What each capability's DAG must tell in its doc: its heading and the table it writes.
-DOCS = {"leads": ("## Leads from", "ident_leads"), "calls": ("## Call history from", "ident_calls")}
+DOCS = {
+    "leads": ("## Leads from", "ident_leads"),
+    "calls": ("## Call history from", "ident_calls"),
+    "schedule": ("## Free slots to", "ident_work_intervals"),
+}
 
 
 def test_every_dag_has_owner_tags_retries_docs_and_an_alert(bag):
@@ -143,3 +147,13 @@ def test_alert_emails_add_an_smtp_notifier(tmp_path, monkeypatch):
     for task in dag_bag().dags["ident_leads__site"].tasks:
         kinds = {type(callback).__name__ for callback in task.on_failure_callback}
         assert "SmtpNotifier" in kinds, task.task_id
+
+
+def test_schedule_dags_push_every_10_minutes_and_import_the_integrations_leads_first(bag):
+    from datetime import timedelta
+
+    napopravku = bag.dags["ident_schedule__napopravku"]
+    assert napopravku.timetable.delta == timedelta(minutes=10)
+    assert napopravku.get_task("push_schedule").upstream_task_ids == {"import_leads"}
+    assert {task.pool for task in napopravku.tasks} == {"ident_napopravku"}  # NaPopravku's own pool
+    assert [task.task_id for task in bag.dags["ident_schedule__prodoctorov"].tasks] == ["push_schedule"]
