@@ -18,8 +18,11 @@ TABLES = {
     "ident_leads", "ident_sync_state", "ident_rejects", "ident_exchange_log", "ident_calls", "ident_ongoing_calls",
     "ident_cache_check_report", "ident_branches", "ident_doctors", "ident_doctor_branches", "ident_work_intervals",
     "ident_appointments", "ident_patients", "ident_schedule_rules", "ident_doctor_export", "ident_schedule_pushes",
+    "ident_geocodes", "ident_service_usage", "ident_messages", "ident_message_visits", "ident_calendar_events",
 }  # fmt: skip
-WITHOUT_DATETIMES = {"ident_doctor_branches", "ident_branches", "ident_patients"}
+WITHOUT_DATETIMES = {
+    "ident_doctor_branches", "ident_branches", "ident_patients", "ident_service_usage", "ident_message_visits",
+}  # fmt: skip
 SCHEDULE_TABLES = {
     "ident_branches", "ident_doctors", "ident_doctor_branches", "ident_work_intervals", "ident_appointments",
     "ident_patients", "ident_schedule_rules", "ident_doctor_export",

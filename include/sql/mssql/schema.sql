@@ -339,6 +339,121 @@ UPDATE ident_alembic_version SET version_num='0005' WHERE ident_alembic_version.
 
 GO
 
+-- Running upgrade 0005 -> 0006
+
+CREATE TABLE ident_geocodes (
+    patient_id BIGINT NOT NULL, 
+    integration NVARCHAR(64) NOT NULL, 
+    source_address NVARCHAR(500) NOT NULL, 
+    result NVARCHAR(500) NULL, 
+    geo_lat NUMERIC(10, 7) NULL, 
+    geo_lon NUMERIC(10, 7) NULL, 
+    qc INTEGER NULL, 
+    qc_geo INTEGER NULL, 
+    qc_complete INTEGER NULL, 
+    qc_house INTEGER NULL, 
+    distance_km FLOAT NULL, 
+    needs_review BIT NOT NULL, 
+    review_reason NVARCHAR(255) NULL, 
+    checked_at DATETIME2(6) NOT NULL, 
+    raw_payload NVARCHAR(max) NOT NULL, 
+    CONSTRAINT pk_ident_geocodes PRIMARY KEY (patient_id)
+);
+
+GO
+
+CREATE INDEX ix_ident_geocodes_checked ON ident_geocodes (integration, checked_at);
+
+GO
+
+CREATE TABLE ident_service_usage (
+    integration NVARCHAR(64) NOT NULL, 
+    day DATE NOT NULL, 
+    requests INTEGER NOT NULL, 
+    CONSTRAINT pk_ident_service_usage PRIMARY KEY (integration, day)
+);
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0006' WHERE ident_alembic_version.version_num = '0005';
+
+GO
+
+-- Running upgrade 0006 -> 0007
+
+CREATE TABLE ident_messages (
+    id BIGINT NOT NULL IDENTITY, 
+    integration NVARCHAR(64) NOT NULL, 
+    channel NVARCHAR(8) NOT NULL, 
+    template NVARCHAR(64) NOT NULL, 
+    patient_id BIGINT NULL, 
+    recipient NVARCHAR(255) NOT NULL, 
+    subject NVARCHAR(255) NULL, 
+    text NVARCHAR(max) NOT NULL, 
+    smsc_id NVARCHAR(40) NOT NULL, 
+    status NVARCHAR(16) NOT NULL, 
+    smsc_status INTEGER NULL, 
+    smsc_error INTEGER NULL, 
+    status_text NVARCHAR(255) NULL, 
+    cost NUMERIC(10, 2) NULL, 
+    parts INTEGER NULL, 
+    created_at DATETIME2(6) NOT NULL, 
+    not_before DATETIME2(6) NULL, 
+    sent_at DATETIME2(6) NULL, 
+    status_checked_at DATETIME2(6) NULL, 
+    final_at DATETIME2(6) NULL, 
+    CONSTRAINT pk_ident_messages PRIMARY KEY (id), 
+    CONSTRAINT uq_ident_messages_smsc_id UNIQUE (integration, smsc_id)
+);
+
+GO
+
+CREATE INDEX ix_ident_messages_status ON ident_messages (integration, status);
+
+GO
+
+CREATE TABLE ident_message_visits (
+    integration NVARCHAR(64) NOT NULL, 
+    template NVARCHAR(64) NOT NULL, 
+    appointment_id BIGINT NOT NULL, 
+    message_id BIGINT NOT NULL, 
+    CONSTRAINT pk_ident_message_visits PRIMARY KEY (integration, template, appointment_id)
+);
+
+GO
+
+CREATE INDEX ix_ident_message_visits_message ON ident_message_visits (message_id);
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0007' WHERE ident_alembic_version.version_num = '0006';
+
+GO
+
+-- Running upgrade 0007 -> 0008
+
+CREATE TABLE ident_calendar_events (
+    integration NVARCHAR(64) NOT NULL, 
+    appointment_id BIGINT NOT NULL, 
+    calendar_id NVARCHAR(255) NOT NULL, 
+    event_id NVARCHAR(64) NOT NULL, 
+    starts_at DATETIME2(6) NOT NULL, 
+    ends_at DATETIME2(6) NOT NULL, 
+    content_hash CHAR(64) NOT NULL, 
+    synced_at DATETIME2(6) NOT NULL, 
+    CONSTRAINT pk_ident_calendar_events PRIMARY KEY (integration, appointment_id)
+);
+
+GO
+
+CREATE INDEX ix_ident_calendar_events_time ON ident_calendar_events (integration, starts_at);
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0008' WHERE ident_alembic_version.version_num = '0007';
+
+GO
+
 COMMIT;
 
 GO

@@ -269,3 +269,94 @@ CREATE TABLE ident_schedule_pushes (
 
 UPDATE ident_alembic_version SET version_num='0005' WHERE ident_alembic_version.version_num = '0004';
 
+-- Running upgrade 0005 -> 0006
+
+CREATE TABLE ident_geocodes (
+    patient_id BIGINT NOT NULL, 
+    integration VARCHAR(64) NOT NULL, 
+    source_address VARCHAR(500) NOT NULL, 
+    result VARCHAR(500), 
+    geo_lat NUMERIC(10, 7), 
+    geo_lon NUMERIC(10, 7), 
+    qc INTEGER, 
+    qc_geo INTEGER, 
+    qc_complete INTEGER, 
+    qc_house INTEGER, 
+    distance_km FLOAT, 
+    needs_review BOOL NOT NULL, 
+    review_reason VARCHAR(255), 
+    checked_at DATETIME(6) NOT NULL, 
+    raw_payload LONGTEXT NOT NULL, 
+    CONSTRAINT pk_ident_geocodes PRIMARY KEY (patient_id)
+)CHARSET=utf8mb4;
+
+CREATE INDEX ix_ident_geocodes_checked ON ident_geocodes (integration, checked_at);
+
+CREATE TABLE ident_service_usage (
+    integration VARCHAR(64) NOT NULL, 
+    day DATE NOT NULL, 
+    requests INTEGER NOT NULL, 
+    CONSTRAINT pk_ident_service_usage PRIMARY KEY (integration, day)
+)CHARSET=utf8mb4;
+
+UPDATE ident_alembic_version SET version_num='0006' WHERE ident_alembic_version.version_num = '0005';
+
+-- Running upgrade 0006 -> 0007
+
+CREATE TABLE ident_messages (
+    id BIGINT NOT NULL AUTO_INCREMENT, 
+    integration VARCHAR(64) NOT NULL, 
+    channel VARCHAR(8) NOT NULL, 
+    template VARCHAR(64) NOT NULL, 
+    patient_id BIGINT, 
+    recipient VARCHAR(255) NOT NULL, 
+    subject VARCHAR(255), 
+    text MEDIUMTEXT NOT NULL, 
+    smsc_id VARCHAR(40) NOT NULL, 
+    status VARCHAR(16) NOT NULL, 
+    smsc_status INTEGER, 
+    smsc_error INTEGER, 
+    status_text VARCHAR(255), 
+    cost NUMERIC(10, 2), 
+    parts INTEGER, 
+    created_at DATETIME(6) NOT NULL, 
+    not_before DATETIME(6), 
+    sent_at DATETIME(6), 
+    status_checked_at DATETIME(6), 
+    final_at DATETIME(6), 
+    CONSTRAINT pk_ident_messages PRIMARY KEY (id), 
+    CONSTRAINT uq_ident_messages_smsc_id UNIQUE (integration, smsc_id)
+)CHARSET=utf8mb4;
+
+CREATE INDEX ix_ident_messages_status ON ident_messages (integration, status);
+
+CREATE TABLE ident_message_visits (
+    integration VARCHAR(64) NOT NULL, 
+    template VARCHAR(64) NOT NULL, 
+    appointment_id BIGINT NOT NULL, 
+    message_id BIGINT NOT NULL, 
+    CONSTRAINT pk_ident_message_visits PRIMARY KEY (integration, template, appointment_id)
+)CHARSET=utf8mb4;
+
+CREATE INDEX ix_ident_message_visits_message ON ident_message_visits (message_id);
+
+UPDATE ident_alembic_version SET version_num='0007' WHERE ident_alembic_version.version_num = '0006';
+
+-- Running upgrade 0007 -> 0008
+
+CREATE TABLE ident_calendar_events (
+    integration VARCHAR(64) NOT NULL, 
+    appointment_id BIGINT NOT NULL, 
+    calendar_id VARCHAR(255) NOT NULL, 
+    event_id VARCHAR(64) NOT NULL, 
+    starts_at DATETIME(6) NOT NULL, 
+    ends_at DATETIME(6) NOT NULL, 
+    content_hash CHAR(64) NOT NULL, 
+    synced_at DATETIME(6) NOT NULL, 
+    CONSTRAINT pk_ident_calendar_events PRIMARY KEY (integration, appointment_id)
+)CHARSET=utf8mb4;
+
+CREATE INDEX ix_ident_calendar_events_time ON ident_calendar_events (integration, starts_at);
+
+UPDATE ident_alembic_version SET version_num='0008' WHERE ident_alembic_version.version_num = '0007';
+

@@ -7,7 +7,7 @@ exactly these tables, and ``include/sql/<dialect>/schema.sql`` is generated from
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, Numeric, Table, UniqueConstraint
 
 from ident_integrations.store.types import (
     CaseSensitiveText,
@@ -298,5 +298,102 @@ schedule_pushes = Table(
     Column("payload_hash", Hash(), nullable=False),
     Column("pushed_at", UtcDateTime(), nullable=False),
     Column("items", Integer(), nullable=False),  # slots, intervals or cells the service took
+    mysql_charset="utf8mb4",
+)
+
+
+# --- Geocoding (capabilities/geocoding.py, migration 0006) ---------------------------------------
+# One row per patient: DaData's answer for the address as it was when checked. A patient whose
+# current address differs from ``source_address`` is geocoded again.
+geocodes = Table(
+    "ident_geocodes",
+    metadata,
+    Column("patient_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("integration", Varchar(64), nullable=False),
+    Column("source_address", Varchar(500), nullable=False),  # the patient's address as sent
+    Column("result", Varchar(500)),  # DaData's standardised address (null for garbage input)
+    Column("geo_lat", Numeric(10, 7)),
+    Column("geo_lon", Numeric(10, 7)),
+    Column("qc", Integer()),
+    Column("qc_geo", Integer()),
+    Column("qc_complete", Integer()),
+    Column("qc_house", Integer()),
+    Column("distance_km", Float()),  # from the clinic's coordinates, where both are known
+    Column("needs_review", Boolean(), nullable=False),
+    Column("review_reason", Varchar(255)),
+    Column("checked_at", UtcDateTime(), nullable=False),
+    Column("raw_payload", LongText(), nullable=False),
+    Index("ix_ident_geocodes_checked", "integration", "checked_at"),
+    mysql_charset="utf8mb4",
+)
+
+# Paid requests a service was sent per integration and day (DaData's daily cap, SMSC's spend).
+service_usage = Table(
+    "ident_service_usage",
+    metadata,
+    Column("integration", Varchar(64), primary_key=True),
+    Column("day", Day(), primary_key=True),
+    Column("requests", Integer(), nullable=False),
+    mysql_charset="utf8mb4",
+)
+
+# --- SMS and e-mail (capabilities/sms.py, sms_status.py, migration 0007) ---------------------------
+# One row per message, written (status "pending") before it is sent: a crash between the send and
+# the commit leaves the row, and the resend carries the same ``smsc_id`` so SMSC recognises it.
+messages = Table(
+    "ident_messages",
+    metadata,
+    Column("id", Id(), primary_key=True, autoincrement=True),
+    Column("integration", Varchar(64), nullable=False),
+    Column("channel", Varchar(8), nullable=False),  # sms | email
+    Column("template", Varchar(64), nullable=False),
+    Column("patient_id", BigInteger()),
+    Column("recipient", Varchar(255), nullable=False),  # +7XXXXXXXXXX or an e-mail address
+    Column("subject", Varchar(255)),
+    Column("text", MediumText(), nullable=False),
+    Column("smsc_id", Varchar(40), nullable=False),  # our id parameter, fixed before the first send
+    Column("status", Varchar(16), nullable=False),  # pending | sent | failed | delivered | undelivered
+    Column("smsc_status", Integer()),  # status.php's code
+    Column("smsc_error", Integer()),  # send.php's error_code or status.php's err
+    Column("status_text", Varchar(255)),  # the readable form of the two above
+    Column("cost", Numeric(10, 2)),
+    Column("parts", Integer()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("not_before", UtcDateTime()),  # quiet hours: not sent before this
+    Column("sent_at", UtcDateTime()),
+    Column("status_checked_at", UtcDateTime()),
+    Column("final_at", UtcDateTime()),  # when a final delivery status arrived
+    UniqueConstraint("integration", "smsc_id", name="uq_ident_messages_smsc_id"),
+    Index("ix_ident_messages_status", "integration", "status"),
+    **MYSQL_TABLE,
+)
+
+# Which visits a message reminds of: the key that makes a reminder go out once per visit and template.
+message_visits = Table(
+    "ident_message_visits",
+    metadata,
+    Column("integration", Varchar(64), primary_key=True),
+    Column("template", Varchar(64), primary_key=True),
+    Column("appointment_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("message_id", BigInteger(), nullable=False),
+    Index("ix_ident_message_visits_message", "message_id"),
+    mysql_charset="utf8mb4",
+)
+
+# --- Online calendar (capabilities/calendar.py, migration 0008) ------------------------------------
+# The event each appointment has in its doctor's calendar, as last written: what the next run
+# compares with the IDENT database to create, move or delete events.
+calendar_events = Table(
+    "ident_calendar_events",
+    metadata,
+    Column("integration", Varchar(64), primary_key=True),
+    Column("appointment_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("calendar_id", Varchar(255), nullable=False),
+    Column("event_id", Varchar(64), nullable=False),  # derived from the appointment id
+    Column("starts_at", UtcDateTime(), nullable=False),
+    Column("ends_at", UtcDateTime(), nullable=False),
+    Column("content_hash", Hash(), nullable=False),  # of the event body: unchanged is not patched
+    Column("synced_at", UtcDateTime(), nullable=False),
+    Index("ix_ident_calendar_events_time", "integration", "starts_at"),
     mysql_charset="utf8mb4",
 )
