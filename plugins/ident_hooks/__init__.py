@@ -106,5 +106,32 @@ def get_provider_info() -> dict:
                     },
                 },
             },
+            {
+                "connection-type": "ident_dadata",
+                "hook-class-name": "ident_hooks.dadata.DadataHook",
+                "hook-name": "IDENT: DaData address standardisation",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "Cleaner base URL", "login": "API key", "password": "Secret key"},
+                    "placeholders": {
+                        "host": "https://cleaner.dadata.ru",
+                        "extra": '{"timeout": 45}',
+                    },
+                },
+            },
+            {
+                "connection-type": "ident_smsc",
+                "hook-class-name": "ident_hooks.smsc.SmscHook",
+                "hook-name": "IDENT: SMSC.ru SMS and e-mail",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "SMSC base URL", "login": "SMSC login", "password": "Password"},
+                    "placeholders": {
+                        "host": "https://smsc.ru",
+                        "login": "clinic",
+                        "extra": '{"timeout": 45, "apikey": "(instead of login and password)"}',
+                    },
+                },
+            },
         ],
     }

@@ -296,6 +296,10 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--conn-id", help="Airflow connection of the IDENT database (default: clinic.ident_conn_id)")
     demo.set_defaults(handler=demo_data)
+
+    from ident_integrations.cli_sms import add_commands as add_sms_commands
+
+    add_sms_commands(commands)
     return root
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from ident_integrations.capabilities import Capability
 from ident_integrations.capabilities.calls import CALLS
+from ident_integrations.capabilities.email import EMAIL
 from ident_integrations.capabilities.leads import LEADS
 from ident_integrations.capabilities.schedule import SCHEDULE
+from ident_integrations.capabilities.sms import SMS
+from ident_integrations.capabilities.sms_status import SMS_STATUS
 from ident_integrations.config import ResolvedCapability
 from ident_integrations.services import Service
 from ident_integrations.services.clinic_db import CLINIC_DB
@@ -18,20 +21,21 @@ from ident_integrations.services.flexbe import FLEXBE
 from ident_integrations.services.napopravku import NAPOPRAVKU
 from ident_integrations.services.prodoctorov import PRODOCTOROV
 from ident_integrations.services.sberzdorovie import SBERZDOROVIE
+from ident_integrations.services.smsc import SMSC
 from ident_integrations.services.top32 import TOP32
 from ident_integrations.services.uis import UIS
 
-CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS, CALLS, SCHEDULE)}
+CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS, CALLS, SCHEDULE, SMS, EMAIL, SMS_STATUS)}
 
 SERVICES: dict[str, Service] = {
     service.name: service
-    for service in (CLINIC_HTTP, CLINIC_DB, UIS, NAPOPRAVKU, FLEXBE, TOP32, SBERZDOROVIE, PRODOCTOROV)
+    for service in (CLINIC_HTTP, CLINIC_DB, UIS, NAPOPRAVKU, FLEXBE, TOP32, SBERZDOROVIE, PRODOCTOROV, SMSC)
 }
 
 # Services IDENT integrates with whose modules have not landed yet: an integration may name them
 # (and is told clearly that they cannot run a capability yet) instead of getting "unknown service".
 PLANNED_SERVICES = (
-    "dadata", "smsc",
+    "dadata",
     "google_calendar",
 )  # fmt: skip
 
