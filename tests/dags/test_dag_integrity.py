@@ -45,6 +45,10 @@ DOCS = {
     "leads": ("## Leads from", "ident_leads"),
     "calls": ("## Call history from", "ident_calls"),
     "schedule": ("## Free slots to", "ident_work_intervals"),
+    "sms": ("## SMS reminders through", "ident_messages"),
+    "email": ("## E-mail reminders through", "ident_messages"),
+    "sms_status": ("## Delivery statuses from", "ident_messages"),
+    "geocoding": ("## Geocoding of patients' addresses through", "ident_geocodes"),
 }
 
 

@@ -221,7 +221,9 @@ def compose(block: ReminderSettings, visits: list[Any], network: bool) -> tuple[
     }
     variant = "one_visit" if len(visits) == 1 else "several_visits"
     text = render(block.one_visit if variant == "one_visit" else block.several_visits, values)
-    return variant, re.sub(r"[ \t]+", " ", text).strip()
+    # an empty tag (no patronymic) leaves no double space nor a space before a comma
+    text = re.sub(r" +([,.;:!?])", r"\1", re.sub(r"[ \t]+", " ", text))
+    return variant, text.strip()
 
 
 def signature_values(block: Any, visits: list[Any]) -> dict[str, str]:
@@ -342,7 +344,7 @@ def send_reminders(settings: ResolvedCapability, *, now: datetime | None = None)
             except SmscMessageError as exc:
                 store.mark_failed(message.id, code=exc.code, text=exc.text, at=now)
                 summary["failed"] += 1
-                log.warning("message %s to patient's %s failed: %s", message.smsc_id, channel.name, exc)
+                log.warning("%s %s failed: %s", channel.name, message.smsc_id, exc)
                 if exc.code == 3:
                     no_money = exc.text
                 continue
