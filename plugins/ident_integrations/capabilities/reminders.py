@@ -27,7 +27,8 @@ row with the same id, which SMSC recognises.
 
 **Quiet hours** (clinic time, default 21:00-09:00; ``quiet_hours: false`` for none): messages are
 recorded with ``not_before`` = the end of the quiet hours and sent by the first run after it; the
-run stays green and says so. Visits that start before the quiet hours end are not reminded.
+run stays green and says so. Visits that start before the quiet hours end are not reminded, and a
+message that waited is not sent when its visits were cancelled or have started meanwhile.
 
 **Money.** ``balance.php`` under ``low_balance_warning`` logs a warning. SMSC's error 3 (no money)
 fails that message with the reason, leaves the rest pending for the next run, and fails the run at
@@ -315,7 +316,7 @@ def send_reminders(settings: ResolvedCapability, *, now: datetime | None = None)
                  "an e-mail address" if channel.mail else "a phone", len(planned.rejects), rejected)  # fmt: skip
         summary: dict[str, Any] = {
             "recorded": claimed, "taken": taken, "no_contact": planned.no_contact, "rejected": len(planned.rejects),
-            "sent": 0, "failed": 0, "waiting": 0, "resent": 0,
+            "sent": 0, "failed": 0, "waiting": 0, "dropped": 0,
         }  # fmt: skip
         pending = store.pending(channel.name)
         if quiet is not None:
@@ -331,7 +332,14 @@ def send_reminders(settings: ResolvedCapability, *, now: datetime | None = None)
             log.warning("SMSC balance %s is under low_balance_warning %s: top it up", balance,
                         block.low_balance_warning)  # fmt: skip
         no_money: str | None = None
+        live = store.live([message.id for message in pending], now)
         for message in pending:
+            if message.id not in live:
+                store.mark_failed(message.id, code=None, text="not sent: its visits were cancelled or have started",
+                                  at=now)  # fmt: skip
+                summary["dropped"] += 1
+                log.info("%s not sent: its visits were cancelled or have started", message.smsc_id)
+                continue
             if message.not_before is not None and message.not_before > now:
                 summary["waiting"] += 1
                 continue

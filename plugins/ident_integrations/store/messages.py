@@ -149,6 +149,24 @@ class MessageStore(CapabilityStore):
             ).all()  # fmt: skip
         return [Message(*row[:8], _aware(row[8]), _aware(row[9])) for row in rows]
 
+    def live(self, message_ids: Sequence[int], now: datetime) -> set[int]:
+        """Of these messages, those reminding of at least one visit still planned or confirmed and
+        not started: a message that waited (quiet hours, no money) is not sent about a cancelled visit."""
+        mv, a = tables.message_visits.c, tables.appointments.c
+        ids, found = list(message_ids), set()
+        with self.db.begin() as conn:
+            for start in range(0, len(ids), IN_LIST_CHUNK):
+                found.update(
+                    conn.scalars(
+                        select(mv.message_id)
+                        .join(tables.appointments, a.id == mv.appointment_id)
+                        .where(mv.integration == self.integration, a.status.in_(REMINDABLE), a.starts_at > now,
+                               mv.message_id.in_(ids[start : start + IN_LIST_CHUNK]))
+                        .distinct()
+                    )
+                )  # fmt: skip
+        return found
+
     # ---- writing -----------------------------------------------------------------------------
 
     def claim(
