@@ -203,7 +203,8 @@ def test_quiet_hours_wait_for_the_morning_in_clinic_time(ident_mysql, sandbox, s
     assert statuses[0] == ("+79161110001", "failed", "not sent: its visits were cancelled or have started")
 
 
-def test_no_money_fails_that_message_and_the_run_and_keeps_the_rest_pending(ident_mysql, sandbox, smsc_account):
+def test_no_money_fails_that_message_and_the_run_and_keeps_the_rest_pending(ident_mysql, sandbox, smsc_account,
+                                                                          caplog):  # fmt: skip
     from airflow.sdk.exceptions import AirflowFailException
 
     from ident_integrations.capabilities.reminders import send_reminders
@@ -213,6 +214,7 @@ def test_no_money_fails_that_message_and_the_run_and_keeps_the_rest_pending(iden
     sandbox._control("POST", f"/smsc/{smsc_account}/balance", json={"balance": "2.00"})
     with pytest.raises(AirflowFailException, match="not enough money.*0 sent, 1 left pending"):
         send_reminders(settings, now=NOW)
+    assert "SMSC balance 2.00 is under low_balance_warning 1000" in caplog.text
     rows = query(ident_mysql, "SELECT status, smsc_error, status_text FROM ident_messages ORDER BY id")
     assert rows[0][:2] == ("failed", 3) and "not enough money" in rows[0][2]
     assert rows[1][0] == "pending"
