@@ -28,6 +28,7 @@ SERVICE_MODULES = [
     "top32",  # 32top partner API, an ASSUMED contract (none is public): /top32/{account}/api/partner/v1/leads
     "prodoctorov",  # ProDoctorov via MedFlex, send_schedule: /prodoctorov/{account}/v2/doctors/send_schedule/
     "sberzdorovie",  # SberZdorovye schedule push, an ASSUMED contract: /sberzdorovie/{account}/mis/v1/schedule
+    "dadata",  # DaData Cleaner (address standardisation) and balance: /dadata/api/v1/clean/address
     "smsc",  # SMSC.ru SMS and e-mail: /smsc/sys/{send,status,balance,senders}.php
 ]
 

@@ -5,6 +5,8 @@
     ident db sql --dialect mysql|mssql|sqlite  the schema as SQL for a DBA
     ident demo-data [--seed N] [--days-ahead N] [--conn-id ID]
                                                a demo clinic's schedule (replaces the schedule tables)
+    ident geocode "<address>" --integration NAME
+                                               one address through DaData (IDENT's "Распознать")
 
 The database is reached through the same Airflow connection the DAGs use (``clinic.ident_conn_id``,
 default ``ident_db``): an ``AIRFLOW_CONN_IDENT_DB`` variable or a connection stored in Airflow.
@@ -296,6 +298,10 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--conn-id", help="Airflow connection of the IDENT database (default: clinic.ident_conn_id)")
     demo.set_defaults(handler=demo_data)
+
+    from ident_integrations.cli_geocode import add_geocode_command
+
+    add_geocode_command(commands)
 
     from ident_integrations.cli_sms import add_commands as add_sms_commands
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ident_integrations.capabilities import Capability
 from ident_integrations.capabilities.calls import CALLS
 from ident_integrations.capabilities.email import EMAIL
+from ident_integrations.capabilities.geocoding import GEOCODING
 from ident_integrations.capabilities.leads import LEADS
 from ident_integrations.capabilities.schedule import SCHEDULE
 from ident_integrations.capabilities.sms import SMS
@@ -17,6 +18,7 @@ from ident_integrations.config import ResolvedCapability
 from ident_integrations.services import Service
 from ident_integrations.services.clinic_db import CLINIC_DB
 from ident_integrations.services.clinic_http import CLINIC_HTTP
+from ident_integrations.services.dadata import DADATA
 from ident_integrations.services.flexbe import FLEXBE
 from ident_integrations.services.napopravku import NAPOPRAVKU
 from ident_integrations.services.prodoctorov import PRODOCTOROV
@@ -25,17 +27,18 @@ from ident_integrations.services.smsc import SMSC
 from ident_integrations.services.top32 import TOP32
 from ident_integrations.services.uis import UIS
 
-CAPABILITIES: dict[str, Capability] = {cap.name: cap for cap in (LEADS, CALLS, SCHEDULE, SMS, EMAIL, SMS_STATUS)}
+CAPABILITIES: dict[str, Capability] = {
+    cap.name: cap for cap in (LEADS, CALLS, SCHEDULE, SMS, EMAIL, SMS_STATUS, GEOCODING)
+}
 
 SERVICES: dict[str, Service] = {
     service.name: service
-    for service in (CLINIC_HTTP, CLINIC_DB, UIS, NAPOPRAVKU, FLEXBE, TOP32, SBERZDOROVIE, PRODOCTOROV, SMSC)
+    for service in (CLINIC_HTTP, CLINIC_DB, UIS, NAPOPRAVKU, FLEXBE, TOP32, SBERZDOROVIE, PRODOCTOROV, SMSC, DADATA)
 }
 
 # Services IDENT integrates with whose modules have not landed yet: an integration may name them
 # (and is told clearly that they cannot run a capability yet) instead of getting "unknown service".
 PLANNED_SERVICES = (
-    "dadata",
     "google_calendar",
 )  # fmt: skip
 
