@@ -50,7 +50,7 @@ from ..context import SandboxContext, Service
 NAME = "smsc"
 SMS_PART_PRICE = Decimal("1.80")
 EMAIL_PRICE = Decimal("0.50")
-START_BALANCE = Decimal("500.00")
+START_BALANCE = Decimal("10000.00")  # a demo day of reminders to a 2000-patient network
 DEFAULT_SENDERS = ("IDENT", "SMSC.RU", "clinic@example.ru")
 DUPLICATE_WINDOW = 60.0
 _PHONE = re.compile(r"^\+?\d{11,15}$")

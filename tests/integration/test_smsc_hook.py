@@ -34,7 +34,7 @@ def stats(sandbox, login: str) -> dict:
 def test_send_status_balance_and_senders(sandbox, smsc):
     login, hook, exchanges = smsc
     sent = hook.send("+79165550001", "Напоминаем о приёме", None, "rtest1")
-    assert (sent.smsc_id, sent.parts, str(sent.cost), str(sent.balance)) == ("rtest1", 1, "1.80", "498.20")
+    assert (sent.smsc_id, sent.parts, str(sent.cost), str(sent.balance)) == ("rtest1", 1, "1.80", "9998.20")
     assert hook.balance() == sent.balance
     assert "IDENT" in hook.senders()
     sandbox._control("POST", f"/smsc/{login}/messages/rtest1/status", json={"status": 1})

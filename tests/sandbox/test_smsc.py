@@ -35,18 +35,18 @@ def test_wrong_password_or_apikey_is_error_2_and_the_apikey_works(sandbox, login
     assert call(sandbox, "balance", login, psw="wrong") == {"error": "authorise error", "error_code": 2}
     url = f"{sandbox.base_url}/smsc/sys/balance.php"
     assert requests.get(url, params={"apikey": "nope", "fmt": 3}, timeout=10).json()["error_code"] == 2
-    assert requests.get(url, params={"apikey": sandbox.key, "fmt": 3}, timeout=10).json() == {"balance": "500.00"}
+    assert requests.get(url, params={"apikey": sandbox.key, "fmt": 3}, timeout=10).json() == {"balance": "10000.00"}
 
 
 def test_send_by_get_and_post_bills_per_part_and_lowers_the_balance(sandbox, login):
     short = call(sandbox, "send", login, "GET", phones="+79161234567", mes="Привет", cost=3)
-    assert short == {"id": "1", "cnt": 1, "cost": "1.80", "balance": "498.20"}
+    assert short == {"id": "1", "cnt": 1, "cost": "1.80", "balance": "9998.20"}
     long_text = "Ж" * 71  # one character over a Cyrillic part: two parts of 67
     two = call(sandbox, "send", login, phones="+79161234568", mes=long_text, cost=2)
     assert (two["cnt"], two["cost"]) == (2, "3.60")
     latin = call(sandbox, "send", login, phones="+79161234569", mes="x" * 160)
     assert latin["cnt"] == 1
-    assert call(sandbox, "balance", login) == {"balance": f"{500 - 1.8 * 4:.2f}"}
+    assert call(sandbox, "balance", login) == {"balance": f"{10000 - 1.8 * 4:.2f}"}
     assert [m["recipient"] for m in messages(sandbox, login)] == ["+79161234567", "+79161234568", "+79161234569"]
 
 
