@@ -24,7 +24,8 @@ streets elsewhere (``ул Ленина`` in Podolsk, Kazan and Yekaterinburg). W
 Control API under ``/_sandbox/dadata/``: ``GET stats`` (requests per key fingerprint, addresses
 cleaned), ``PUT faults`` ``{"forbidden": true}`` / ``{"forbidden_next": N}`` (403 "not enough
 money" for every / the next N requests), ``{"rate_limited_next": N, "retry_after": S}`` (429 with
-``Retry-After``), ``DELETE faults``. The generic switches (``/_sandbox/faults/dadata``: 503
+``Retry-After``), ``{"bad_answer_next": N}`` (the next N answers carry ``geo_lat: "north"``, a shape
+the caller must reject), ``DELETE faults``. The generic switches (``/_sandbox/faults/dadata``: 503
 bursts, slow answers, 401 revoked key, broken bodies) work as for every service.
 """
 
@@ -359,6 +360,7 @@ class _State:
     forbidden_next: int = 0
     rate_limited_next: int = 0
     retry_after: int = 1
+    bad_answer_next: int = 0  # the next N answers carry geo_lat "north": a shape the caller must reject
     balance: float = 9922.30
 
 
@@ -402,7 +404,11 @@ def create(ctx: SandboxContext) -> Service:
         if len(body) > MAX_ITEMS:
             return _error(413, "Request Entity Too Large", f"At most {MAX_ITEMS} addresses per request")
         state.addresses += len(body)
-        return JSONResponse([clean(item) for item in body])
+        answers = [clean(item) for item in body]
+        if state.bad_answer_next > 0 and answers:
+            state.bad_answer_next -= 1
+            answers[0]["geo_lat"] = "north"
+        return JSONResponse(answers)
 
     @router.get("/api/v2/profile/balance")
     async def balance(request: Request) -> Response:
@@ -425,7 +431,7 @@ def create(ctx: SandboxContext) -> Service:
     async def set_faults(request: Request) -> Response:
         body = await request.json()
         allowed = {"forbidden": bool, "forbidden_next": int, "rate_limited_next": int, "retry_after": int,
-                   "balance": float}  # fmt: skip
+                   "bad_answer_next": int, "balance": float}  # fmt: skip
         for name, value in body.items():
             if name not in allowed:
                 return JSONResponse({"detail": f"unknown field {name!r}; known: {sorted(allowed)}"}, status_code=400)
@@ -435,6 +441,7 @@ def create(ctx: SandboxContext) -> Service:
     @control.delete("/faults")
     async def reset_faults() -> Response:
         state.forbidden, state.forbidden_next, state.rate_limited_next, state.retry_after = False, 0, 0, 1
+        state.bad_answer_next = 0
         return JSONResponse(_faults(state))
 
     @control.delete("/stats")
@@ -449,4 +456,4 @@ def create(ctx: SandboxContext) -> Service:
 def _faults(state: _State) -> dict[str, Any]:
     return {"forbidden": state.forbidden, "forbidden_next": state.forbidden_next,
             "rate_limited_next": state.rate_limited_next, "retry_after": state.retry_after,
-            "balance": state.balance}  # fmt: skip
+            "bad_answer_next": state.bad_answer_next, "balance": state.balance}  # fmt: skip

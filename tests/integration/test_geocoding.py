@@ -233,6 +233,20 @@ def test_429_waits_then_goes_on(dadata, clinic_db):
     assert statuses == [429, 200, 200]
 
 
+def test_an_unusable_answer_is_quarantined_with_its_reason_and_the_rest_loads(dadata, clinic_db):
+    add_patients(clinic_db, {1: ADDRESSES[1], 2: ADDRESSES[5]})
+    dadata._control("PUT", "/dadata/faults", json={"bad_answer_next": 1})
+    summary = geocode_addresses(settings())
+    assert (summary["geocoded"], summary["rejected"], summary["requests_today"]) == (1, 1, 2)
+    assert set(geocodes(clinic_db)) == {2}
+    rejects = query(clinic_db, "SELECT capability, external_id, reason, raw_payload FROM ident_rejects")
+    assert [(r[0], r[1]) for r in rejects] == [("geocoding", "1")]
+    assert rejects[0][2] == "DaData answer unusable: geo_lat is 'north', not a number"
+    assert json.loads(rejects[0][3])["address"] == ADDRESSES[1]
+    # the rejected patient has no row, so the next run tries it again
+    assert geocode_addresses(settings())["geocoded"] == 1 and set(geocodes(clinic_db)) == {1, 2}
+
+
 def test_an_answer_in_an_unexpected_shape_is_rejected_with_its_reason():
     block = GeocodingSettings()
     with pytest.raises(BadAnswer, match="geo_lat"):
