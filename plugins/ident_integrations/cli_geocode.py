@@ -78,11 +78,13 @@ def geocode(args: argparse.Namespace) -> int:
     print(f"qc_geo:       {_meaning(g.QC_GEO_MEANING, answer.qc_geo)}")
     print(f"qc_complete:  {_meaning(g.QC_COMPLETE_MEANING, answer.qc_complete)}")
     print(f"qc_house:     {_meaning(g.QC_HOUSE_MEANING, answer.qc_house)}")
-    if clinic is None:
+    if clinic is None and not block.branch_points:
         print("distance:     (no clinic coordinates: set geocoding.clinic_lat/clinic_lon)")
     elif answer.distance_km is None:
         print("distance:     (no coordinates for this address)")
     else:
-        print(f"distance:     {answer.distance_km:.1f} km from the clinic ({clinic[0]:g}, {clinic[1]:g})")
+        where = f" ({clinic[0]:g}, {clinic[1]:g})" if clinic is not None else ""
+        others = f" or the nearest of its {len(block.branch_points)} other branch(es)" if block.branch_points else ""
+        print(f"distance:     {answer.distance_km:.1f} km from the clinic{where}{others}")
     print(f"review:       {'needed: ' + '; '.join(answer.reasons) if answer.needs_review else 'not needed'}")
     return OK

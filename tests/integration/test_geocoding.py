@@ -257,6 +257,14 @@ def test_an_answer_in_an_unexpected_shape_is_rejected_with_its_reason():
         interpret("x", {"geo_lat": "55.7", "geo_lon": None, "qc": 0, "qc_geo": 0}, block, None)
     good = interpret("x", {"geo_lat": "55.7", "geo_lon": "37.6", "qc": 0, "qc_geo": 1, "result": "r"}, block, CLINIC)
     assert not good.needs_review and good.distance_km == pytest.approx(haversine_km(*CLINIC, 55.7, 37.6))
+    # a network with a branch in Yekaterinburg: its patients are near a branch, Kazan's street is not
+    yekaterinburg = {"geo_lat": "56.8360", "geo_lon": "60.6100", "qc": 0, "qc_geo": 0}
+    kazan = {"geo_lat": "55.7930", "geo_lon": "49.1120", "qc": 0, "qc_geo": 0}
+    assert interpret("x", yekaterinburg, block, CLINIC).needs_review
+    network = GeocodingSettings(branch_points=[[56.8389, 60.6057]])
+    near = interpret("x", yekaterinburg, network, CLINIC)
+    assert not near.needs_review and near.distance_km == pytest.approx(haversine_km(56.8389, 60.6057, 56.836, 60.61))
+    assert interpret("x", kazan, network, CLINIC).needs_review
 
 
 def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:

@@ -82,6 +82,10 @@ class PoorQc(BaseModel):
         return reasons
 
 
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
 class GeocodingSettings(CapabilitySettings):
     """An integration's ``geocoding:`` block (IDENT's DaData settings)."""
 
@@ -91,8 +95,10 @@ class GeocodingSettings(CapabilitySettings):
     good_results_recheck_days: Annotated[int | None, Field(ge=1, le=3650)] = None  # None: never
     poor_qc: PoorQc = PoorQc()
     clinic_address: Annotated[str | None, Field(max_length=500)] = None  # geocoded when no coordinates are set
-    clinic_lat: Annotated[float | None, Field(ge=-90, le=90)] = None
-    clinic_lon: Annotated[float | None, Field(ge=-180, le=180)] = None
+    clinic_lat: Latitude | None = None
+    clinic_lon: Longitude | None = None
+    # The network's other branches (e.g. another city's): a distance is to the nearest of them and the clinic.
+    branch_points: tuple[tuple[Latitude, Longitude], ...] = ()
     max_distance_km: Annotated[float | None, Field(gt=0, le=20000)] = 100.0  # farther: needs review
     daily_limit: Annotated[int | None, Field(ge=1, le=10_000_000)] = 1000  # paid requests per clinic day
 
@@ -195,8 +201,9 @@ def interpret(source: str, answer: Any, block: GeocodingSettings, clinic: tuple[
     qc_complete, qc_house = _code(answer, "qc_complete"), _code(answer, "qc_house")
     reasons = block.poor_qc.reasons(qc, qc_geo)
     distance = None
-    if clinic is not None and lat is not None:
-        distance = haversine_km(clinic[0], clinic[1], float(lat), float(lon))
+    points = ([clinic] if clinic is not None else []) + list(block.branch_points)
+    if points and lat is not None:
+        distance = min(haversine_km(point[0], point[1], float(lat), float(lon)) for point in points)
         if block.max_distance_km is not None and distance > block.max_distance_km:
             reasons.append(
                 f"{distance:.1f} km from the clinic (over {block.max_distance_km:g} km): another town's street"
@@ -329,6 +336,8 @@ def _doc(settings: ResolvedCapability) -> str:
         clinic = f"the clinic's address `{block.clinic_address}` (geocoded each run: one paid request)"
     else:
         clinic = "no clinic coordinates (set `clinic_lat`/`clinic_lon`): no distance check"
+    if block.branch_points:
+        clinic += f" or the nearest of {len(block.branch_points)} other branch(es) (`branch_points`)"
     limit = f"{block.daily_limit} requests" if block.daily_limit else "no limit"
     return f"""
 ## Geocoding of patients' addresses through `{settings.integration}` (DaData)
