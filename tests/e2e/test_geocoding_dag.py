@@ -3,6 +3,7 @@ the sandbox over HTTP; a second run sends nothing; a refused key fails the run a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,22 @@ def test_a_refused_key_fails_the_run(geocoding_dag, sandbox, ident_mysql):
     assert run.state == "failed"
     statuses = query(ident_mysql, "SELECT http_status FROM ident_exchange_log WHERE capability = 'geocoding'")
     assert statuses == [(403,)]
+
+
+def test_airflow_connections_test_runs_the_dadata_hook(airflow_metadata_db, sandbox):
+    """The provider's connection type and the UI's Test button ("Проверить"): the balance with both keys."""
+    from tests.e2e.test_provider_cli import airflow
+
+    env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
+    for conn_id, secret in (("dadata_cli_good", sandbox.key), ("dadata_cli_bad", "not-the-secret")):
+        airflow("connections", "delete", conn_id, env=env)
+        added = airflow(
+            "connections", "add", conn_id, "--conn-type", "ident_dadata", "--conn-host", f"{sandbox.base_url}/dadata",
+            "--conn-login", sandbox.key, "--conn-password", secret, env=env,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr[-2000:]
+    good = airflow("connections", "test", "dadata_cli_good", env=env)
+    assert "Connection success!" in good.stdout, good.stdout[-2000:] + good.stderr[-2000:]
+    bad = airflow("connections", "test", "dadata_cli_bad", env=env)
+    assert "Connection success!" not in bad.stdout and "403" in bad.stdout + bad.stderr
+    assert "not-the-secret" not in bad.stdout + bad.stderr and sandbox.key not in good.stdout + good.stderr
