@@ -247,7 +247,8 @@ def geocode_addresses(settings: ResolvedCapability, *, now: datetime | None = No
     blank = store.blank_addresses()
     if blank:
         log.info("%d patient(s) without an address: skipped", blank)
-    good_before = None if block.good_results_recheck_days is None else now - timedelta(block.good_results_recheck_days)
+    good_days = block.good_results_recheck_days
+    good_before = None if good_days is None else now - timedelta(days=good_days)
     candidates = store.candidates(
         max_qc=block.poor_qc.max_qc, max_qc_geo=block.poor_qc.max_qc_geo,
         poor_before=now - timedelta(days=block.recheck_days), good_before=good_before,
