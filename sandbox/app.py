@@ -30,6 +30,7 @@ SERVICE_MODULES = [
     "sberzdorovie",  # SberZdorovye schedule push, an ASSUMED contract: /sberzdorovie/{account}/mis/v1/schedule
     "dadata",  # DaData Cleaner (address standardisation) and balance: /dadata/api/v1/clean/address
     "smsc",  # SMSC.ru SMS and e-mail: /smsc/sys/{send,status,balance,senders}.php
+    "google_calendar",  # Google Calendar v3 events and the OAuth2 token grant: /google_calendar/calendar/v3/...
 ]
 
 

@@ -133,5 +133,18 @@ def get_provider_info() -> dict:
                     },
                 },
             },
+            {
+                "connection-type": "ident_google_calendar",
+                "hook-class-name": "ident_hooks.google_calendar.GoogleCalendarHook",
+                "hook-name": "IDENT: Google Calendar",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "API root URL", "password": "Service-account JSON key"},
+                    "placeholders": {
+                        "host": "https://www.googleapis.com/",
+                        "extra": '{"timeout": 45}',
+                    },
+                },
+            },
         ],
     }
