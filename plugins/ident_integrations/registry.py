@@ -7,6 +7,7 @@ or a service.
 from __future__ import annotations
 
 from ident_integrations.capabilities import Capability
+from ident_integrations.capabilities.calendar import CALENDAR
 from ident_integrations.capabilities.calls import CALLS
 from ident_integrations.capabilities.email import EMAIL
 from ident_integrations.capabilities.geocoding import GEOCODING
@@ -20,6 +21,7 @@ from ident_integrations.services.clinic_db import CLINIC_DB
 from ident_integrations.services.clinic_http import CLINIC_HTTP
 from ident_integrations.services.dadata import DADATA
 from ident_integrations.services.flexbe import FLEXBE
+from ident_integrations.services.google_calendar import GOOGLE_CALENDAR
 from ident_integrations.services.napopravku import NAPOPRAVKU
 from ident_integrations.services.prodoctorov import PRODOCTOROV
 from ident_integrations.services.sberzdorovie import SBERZDOROVIE
@@ -28,19 +30,29 @@ from ident_integrations.services.top32 import TOP32
 from ident_integrations.services.uis import UIS
 
 CAPABILITIES: dict[str, Capability] = {
-    cap.name: cap for cap in (LEADS, CALLS, SCHEDULE, SMS, EMAIL, SMS_STATUS, GEOCODING)
+    cap.name: cap for cap in (LEADS, CALLS, SCHEDULE, SMS, EMAIL, SMS_STATUS, GEOCODING, CALENDAR)
 }
 
 SERVICES: dict[str, Service] = {
     service.name: service
-    for service in (CLINIC_HTTP, CLINIC_DB, UIS, NAPOPRAVKU, FLEXBE, TOP32, SBERZDOROVIE, PRODOCTOROV, SMSC, DADATA)
+    for service in (
+        CLINIC_HTTP,
+        CLINIC_DB,
+        UIS,
+        NAPOPRAVKU,
+        FLEXBE,
+        TOP32,
+        SBERZDOROVIE,
+        PRODOCTOROV,
+        SMSC,
+        DADATA,
+        GOOGLE_CALENDAR,
+    )  # fmt: skip
 }
 
 # Services IDENT integrates with whose modules have not landed yet: an integration may name them
 # (and is told clearly that they cannot run a capability yet) instead of getting "unknown service".
-PLANNED_SERVICES = (
-    "google_calendar",
-)  # fmt: skip
+PLANNED_SERVICES: tuple[str, ...] = ()
 
 
 def known_services() -> tuple[str, ...]:
