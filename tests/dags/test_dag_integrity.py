@@ -49,6 +49,7 @@ DOCS = {
     "email": ("## E-mail reminders through", "ident_messages"),
     "sms_status": ("## Delivery statuses from", "ident_messages"),
     "geocoding": ("## Geocoding of patients' addresses through", "ident_geocodes"),
+    "calendar": ("## Doctors' schedules in Google Calendar through", "ident_calendar_events"),
 }
 
 
