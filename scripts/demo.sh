@@ -50,10 +50,15 @@ sberzdorovie = {"conn_type": "ident_sberzdorovie", "host": f"http://127.0.0.1:{p
                 "description": "Sandbox SberZdorovye schedule push, an assumed contract (account 'clinic')"}
 top32 = {"conn_type": "ident_top32", "host": f"http://127.0.0.1:{port}/top32/clinic/api/partner/v1", "password": key,
          "description": "Sandbox 32top partner API, an assumed contract (account 'clinic')"}
+dadata = {"conn_type": "ident_dadata", "host": f"http://127.0.0.1:{port}/dadata", "login": key, "password": key,
+          "description": "Sandbox DaData Cleaner (API key and secret: the sandbox key)"}
+smsc = {"conn_type": "ident_smsc", "host": f"http://127.0.0.1:{port}/smsc", "login": "clinic", "password": key,
+        "extra": json.dumps({"busy_retry_seconds": 5}), "description": "Sandbox SMSC (login 'clinic')"}
 json.dump({"ident_db": {"conn_type": "sqlite", "host": ident_db, "description": "IDENT database (demo SQLite)"},
            "clinic_site": clinic("site"), "clinic_landing": clinic("landing"), "uis_main": uis,
            "napopravku_main": napopravku, "flexbe_promo": flexbe, "top32_main": top32,
-           "prodoctorov_main": prodoctorov, "sberzdorovie_main": sberzdorovie,
+           "prodoctorov_main": prodoctorov, "sberzdorovie_main": sberzdorovie, "dadata_main": dadata,
+           "smsc_main": smsc,
            "clinic_tables": {"conn_type": "sqlite", "host": clinic_db,
                              "description": "The clinic's own database (sandbox SQLite, table Tickets)"}},
           open(out, "w"), indent=2)
@@ -121,6 +126,10 @@ cat <<EOF
   Free slots     ident_schedule__site (PostTimeTable), __napopravku, __prodoctorov, __sberzdorovie,
                  __top32, __booking_db (the TimeTable table) — every 10 min, from the demo schedule;
                  what each received: http://127.0.0.1:$SANDBOX_PORT/_sandbox/<service>/<account>/received
+  Geocoding      ident_geocoding__geocoding (DaData; hourly): ident_geocodes, one row per patient
+  Reminders      ident_sms__reminders, ident_email__reminders (SMSC; every 15 min, SMS wait out
+                 21:00-09:00), ident_sms_status__reminders (delivery statuses): ident_messages;
+                 what SMSC received: http://127.0.0.1:$SANDBOX_PORT/_sandbox/smsc/clinic/messages
 
   Progress is printed every 30 s. Ctrl-C stops everything.
 EOF

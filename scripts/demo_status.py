@@ -23,6 +23,17 @@ def row_counts(path: str, table: str) -> dict[str, int]:
             return {}
 
 
+def grouped(path: str, sql: str) -> dict[str, int]:
+    """``sql``'s (key, count) rows, or nothing before the first run has created its table."""
+    if not Path(path).exists():
+        return {}
+    with sqlite3.connect(path) as conn:
+        try:
+            return {str(key): count for key, count in conn.execute(sql)}
+        except sqlite3.OperationalError:
+            return {}
+
+
 def api(port: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
     headers = {"Content-Type": "application/json"}
     if token:
@@ -64,7 +75,13 @@ def main() -> int:
         return ", ".join(f"{name}: {count}" for name, count in sorted(rows.items())) or "none yet"
 
     dags = ", ".join(f"{dag_id}={state}" for dag_id, state in sorted(runs.items())) or "no DAGs parsed yet"
-    print(f"ident_leads rows: {counts(leads)} | ident_calls rows: {counts(calls)} | last runs: {dags}{note}")
+    review = "CASE WHEN needs_review THEN 'to review' ELSE 'ok' END"
+    geocodes = grouped(path, f"SELECT {review}, COUNT(*) FROM ident_geocodes GROUP BY 1")
+    messages = grouped(path, "SELECT channel || ' ' || status, COUNT(*) FROM ident_messages GROUP BY 1")
+    print(
+        f"ident_leads rows: {counts(leads)} | ident_calls rows: {counts(calls)} | geocoded: {counts(geocodes)} "
+        f"| messages: {counts(messages)} | last runs: {dags}{note}"
+    )
     healthy = sum(leads.values()) > 0 and sum(calls.values()) > 0 and bool(runs)
     return 0 if healthy and all(state == "success" for state in runs.values()) else 1
 

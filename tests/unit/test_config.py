@@ -100,8 +100,8 @@ def test_env_var_selects_the_file(tmp_path, monkeypatch):
             "integration 'x', field 'leeds': Extra inputs are not permitted",
         ),
         (
-            {"integrations": [{"name": "u", "service": "clinic_http", "conn_id": "c", "calls": {}, "geocoding": {}}]},
-            "integration 'u', field 'geocoding': Extra inputs are not permitted",
+            {"integrations": [{"name": "u", "service": "clinic_http", "conn_id": "c", "calls": {}, "fax": {}}]},
+            "integration 'u', field 'fax': Extra inputs are not permitted",
         ),
         (
             {"integrations": [MINIMAL["integrations"][0], MINIMAL["integrations"][0]]},
