@@ -218,3 +218,27 @@ def test_a_key_google_does_not_know_fails_at_once(sandbox, google, clinic, monke
     with pytest.raises(ServiceAuthError, match="invalid_grant: Invalid JWT Signature"):
         sync_calendar(settings())
     assert sandbox._control("GET", "/google_calendar/stats")["refused_grants"] == before + 1
+
+
+def test_an_appointment_moved_to_another_doctor_moves_calendars_and_a_bad_one_is_rejected(
+    sandbox, google, clinic, ident_mysql
+):
+    from ident_integrations.capabilities.calendar import event_id, sync_calendar
+    from ident_integrations.store import tables
+
+    db, tomorrow = clinic
+    s = settings()
+    cal12, cal14 = s.block.calendar_for(12), s.block.calendar_for(14)
+    sync_calendar(s)
+    a = tables.appointments.c
+    with db.begin() as conn:
+        conn.execute(update(tables.appointments).where(a.id == 2).values(doctor_id=14))
+        conn.execute(update(tables.appointments).where(a.id == 3).values(ends_at=local(tomorrow, "09:00")))
+    result = sync_calendar(s)
+    assert (result["inserted"], result["deleted"], result["rejected"]) == (1, 2, 1)
+    assert set(live(sandbox, cal12)) == {event_id("gcal_test", 1)}
+    assert set(live(sandbox, cal14)) == {event_id("gcal_test", 2)}
+    reasons = query(ident_mysql, "SELECT external_id, reason FROM ident_rejects WHERE capability = 'calendar'")
+    assert len(reasons) == 1 and reasons[0][0] == "3" and "not after its start" in reasons[0][1]
+    assert query(ident_mysql, "SELECT appointment_id, calendar_id FROM ident_calendar_events ORDER BY 1") == [
+        (1, cal12), (2, cal14)]  # fmt: skip
