@@ -79,3 +79,17 @@ def test_the_connection_test_reports_the_service_account(hook):
     h, _, key = hook
     ok, message = h.test_connection()
     assert ok and key["client_email"] in message
+
+
+def test_a_timeout_is_retried(hook, sandbox):
+    from ident_hooks.google_calendar import GoogleCalendarHook
+
+    _, _, _ = hook
+    exchanges: list = []
+    quick = GoogleCalendarHook(
+        "gc_hook", timeout_seconds=0.5, request_backoff_seconds=0.01, on_exchange=exchanges.append
+    )
+    sandbox.set_faults("google_calendar", slow_next=1, slow_ms=1500)
+    quick.insert_event(CAL, body(3))
+    assert exchanges[0].status is None and "no answer within 0.5 s" in exchanges[0].error
+    assert exchanges[-1].status == 200
