@@ -65,7 +65,7 @@ class CalendarSettings(CapabilitySettings):
     # What of the patient goes into the event: by default the name only, never the phone unless listed.
     patient_fields: tuple[PatientField, ...] = ("name",)
     summary_template: Annotated[str, Field(min_length=1, max_length=500)] = "{patient}"
-    description_template: Annotated[str, Field(max_length=2000)] = "{branch}\nЗапись в IDENT №{appointment_id}"
+    description_template: Annotated[str, Field(max_length=2000)] = "{branch}. Запись в IDENT №{appointment_id}"
     location_template: Annotated[str, Field(max_length=500)] = "{branch_address}"
     summary_fallback: Annotated[str, Field(min_length=1, max_length=200)] = "Приём"  # when the summary comes out empty
     repair_drift: bool = True  # list each calendar's events: restore ours deleted there, delete strays
