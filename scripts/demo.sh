@@ -100,6 +100,23 @@ trap 'exit 130' INT TERM
 say "starting the sandbox on 127.0.0.1:$SANDBOX_PORT (log: $LOGS/sandbox.log)"
 setsid python -m sandbox --port "$SANDBOX_PORT" --key-file "$KEY_FILE" --clinic-db "$CLINIC_DB" > "$LOGS/sandbox.log" 2>&1 &
 pids+=($!)
+# The sandbox makes a new Google service-account key each start: the calendar connection takes it now.
+for _ in $(seq 1 60); do
+  curl -fs "http://127.0.0.1:$SANDBOX_PORT/_sandbox/health" > /dev/null 2>&1 && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "[demo] the sandbox exited early; see $LOGS/sandbox.log" >&2; tail -20 "$LOGS/sandbox.log" >&2; exit 1; }
+  sleep 1
+done
+python - "$AIRFLOW_HOME/demo-calendar-connection.json" "$SANDBOX_PORT" <<'PY'
+import json, sys, urllib.request
+out, port = sys.argv[1:]
+key = urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/google_calendar/service-account", timeout=10).read()
+json.dump({"google_calendar_main": {"conn_type": "ident_google_calendar", "host": f"http://127.0.0.1:{port}/google_calendar/",
+                                    "password": key.decode(), "description": "Sandbox Google Calendar (its service account)"}},
+          open(out, "w"), indent=2)
+PY
+chmod 600 "$AIRFLOW_HOME/demo-calendar-connection.json"
+airflow connections import --overwrite "$AIRFLOW_HOME/demo-calendar-connection.json" >> "$LOGS/connections.log" 2>&1 \
+  || { cat "$LOGS/connections.log"; exit 1; }
 say "starting airflow standalone on port $AIRFLOW__API__PORT (log: $LOGS/standalone.log)"
 setsid airflow standalone > "$LOGS/standalone.log" 2>&1 &
 pids+=($!)
@@ -130,6 +147,8 @@ cat <<EOF
   Reminders      ident_sms__reminders, ident_email__reminders (SMSC; every 15 min, SMS wait out
                  21:00-09:00), ident_sms_status__reminders (delivery statuses): ident_messages;
                  what SMSC received: http://127.0.0.1:$SANDBOX_PORT/_sandbox/smsc/clinic/messages
+  Calendar       ident_calendar__doctors_calendar (Google Calendar; every 15 min): each doctor's next
+                 14 days, http://127.0.0.1:$SANDBOX_PORT/_sandbox/google_calendar/calendars
 
   Progress is printed every 30 s. Ctrl-C stops everything.
 EOF

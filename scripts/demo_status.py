@@ -78,9 +78,10 @@ def main() -> int:
     review = "CASE WHEN needs_review THEN 'to review' ELSE 'ok' END"
     geocodes = grouped(path, f"SELECT {review}, COUNT(*) FROM ident_geocodes GROUP BY 1")
     messages = grouped(path, "SELECT channel || ' ' || status, COUNT(*) FROM ident_messages GROUP BY 1")
+    events = row_counts(path, "ident_calendar_events")
     print(
         f"ident_leads rows: {counts(leads)} | ident_calls rows: {counts(calls)} | geocoded: {counts(geocodes)} "
-        f"| messages: {counts(messages)} | last runs: {dags}{note}"
+        f"| messages: {counts(messages)} | calendar events: {counts(events)} | last runs: {dags}{note}"
     )
     healthy = sum(leads.values()) > 0 and sum(calls.values()) > 0 and bool(runs)
     return 0 if healthy and all(state == "success" for state in runs.values()) else 1

@@ -42,12 +42,13 @@ def test_demo_stack_loads_leads_with_green_runs(tmp_path):
     expected = {"ident_calls__telephony", *(f"ident_leads__{name}" for name in lead_dags)}
     expected |= {f"ident_schedule__{name}" for name in schedule_dags}  # a push to every kind of receiver
     expected |= {"ident_geocoding__geocoding", "ident_sms__reminders", "ident_email__reminders"}
-    expected |= {"ident_sms_status__reminders"}
+    expected |= {"ident_sms_status__reminders", "ident_calendar__doctors_calendar"}
     assert expected <= set(runs), final
     assert set(runs.values()) == {"success"}, final
     # patients geocoded, and reminders recorded (SMS wait out the quiet hours; e-mail has none)
     assert re.search(r"geocoded: ok: [1-9]", final), final
     assert re.search(r"messages: .*email (sent|delivered): [1-9]", final), final
+    assert re.search(r"calendar events: doctors_calendar: [1-9]", final), final
     # every process the demo started is gone: nothing listens on its ports, no sandbox with its key file
     for port in (env["DEMO_SANDBOX_PORT"], env["DEMO_AIRFLOW_PORT"]):
         with socket.socket() as sock:
