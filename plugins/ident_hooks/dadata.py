@@ -24,8 +24,6 @@ key ever appears there or in the task log.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -41,6 +39,7 @@ from ident_hooks.exchange import (
     TransientServiceError,
     call_with_retries,
     redact_text,
+    retry_after_seconds,
 )
 
 DEFAULT_URL = "https://cleaner.dadata.ru"
@@ -61,19 +60,6 @@ def profile_url(host: str | None, port: int | None = None, extra: dict | None = 
         return configured.rstrip("/") + "/"
     base = service_url(host, port, DEFAULT_URL)
     return REAL_PROFILE_URL if base == DEFAULT_URL else base + "/api/v2/"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
 
 
 class _Cleaner(CleanClient):
@@ -179,7 +165,8 @@ class DadataHook(BaseHook):
                 if status in AUTH_STATUSES:
                     raise ServiceAuthError(f"DaData refused {method} {url} with {status}: {body}") from None
                 if status == 429 or status >= 500:
-                    raise TransientServiceError(f"DaData {method} {url}: {error}", _retry_after(response)) from None
+                    wait = retry_after_seconds(response)
+                    raise TransientServiceError(f"DaData {method} {url}: {error}", wait) from None
                 raise ServiceResponseError(f"DaData rejected {method} {url}: {error}") from None
             except httpx.TimeoutException:
                 error = f"no answer within {self.timeout_seconds:g} s"

@@ -12,12 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 import tenacity
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +76,13 @@ def redact_text(text: str, secrets: tuple[str | None, ...]) -> str:
     return text[:MAX_ERROR_TEXT]
 
 
-def retry_after_seconds(response: requests.Response) -> float | None:
+def retry_after_seconds(response: requests.Response | httpx.Response) -> float | None:
     """Honour the service's own hint (seconds or an HTTP date) when it sends one."""
-    value = response.headers.get("Retry-After")
+    return parse_retry_after(response.headers.get("Retry-After"))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header's value (seconds or an HTTP date) as seconds from now."""
     if not value:
         return None
     try:

@@ -28,7 +28,6 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httplib2
@@ -41,6 +40,7 @@ from ident_hooks.exchange import (
     ServiceResponseError,
     TransientServiceError,
     call_with_retries,
+    parse_retry_after,
     redact_text,
     redact_url,
 )
@@ -73,18 +73,6 @@ def api_root(host: str | None) -> str:
     if "://" not in url:
         url = f"https://{url}"
     return url.rstrip("/") + "/"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
 
 
 def google_error(content: bytes | str | None) -> tuple[str, str]:
@@ -232,7 +220,7 @@ class GoogleCalendarHook(BaseHook):
             if status == 401:
                 return ServiceAuthError(f"Google refused {what} with {text}")
             if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
-                return TransientServiceError(f"Google {what}: {text}", _retry_after(exc.resp.get("retry-after")))
+                return TransientServiceError(f"Google {what}: {text}", parse_retry_after(exc.resp.get("retry-after")))
             if status == 403 and reason in ACCESS_REASONS:
                 return CalendarAccessError(
                     calendar_id,
