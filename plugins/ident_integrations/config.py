@@ -87,6 +87,9 @@ class TaskSettings(_Strict):
     task_retries: TaskRetries = 3
     task_retry_delay_seconds: RetryDelaySeconds = 60
     alert_emails: tuple[str, ...] = ()
+    # IDENT's "Роль для автозапуска": the Celery queue whose workers run the tasks (None = Airflow's
+    # default queue, [operators] default_queue); ignored by the LocalExecutor of the demo
+    queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)] | None = None
 
 
 _DAYS_AGO = re.compile(r"^\s*(\d{1,5}) days? ago\s*$")

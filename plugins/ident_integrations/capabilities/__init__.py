@@ -38,7 +38,7 @@ class Capability:
 
 def default_args(settings: ResolvedCapability) -> dict[str, Any]:
     task = settings.task
-    return {
+    args: dict[str, Any] = {
         "owner": task.owner,
         "retries": task.task_retries,
         "retry_delay": timedelta(seconds=task.task_retry_delay_seconds),
@@ -47,6 +47,9 @@ def default_args(settings: ResolvedCapability) -> dict[str, Any]:
         "execution_timeout": TASK_TIMEOUT,
         "on_failure_callback": failure_callbacks(task),
     }
+    if task.queue:  # the workers of that queue run this integration's tasks (CeleryExecutor)
+        args["queue"] = task.queue
+    return args
 
 
 def date_param(description: str) -> Param:
