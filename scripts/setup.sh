@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare everything the project needs; safe to run again (it only does what is missing).
-#  - system packages for mysqlclient (pkg-config, libmariadb-dev, a C compiler) and redis-server (make stack)
+#  - system packages for mysqlclient (pkg-config, libmariadb-dev, a C compiler), redis-server (make stack) and chromium (page tests)
 #  - .venv with the pinned requirements and the local provider (ident_hooks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || missing+=(libmariadb-dev)
 command -v gcc >/dev/null || missing+=(gcc)
 command -v redis-server >/dev/null || missing+=(redis-server)  # the Celery broker of make stack
+command -v chromium >/dev/null || missing+=(chromium)  # the browser the page tests drive (Playwright)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing system packages: ${missing[*]}"
   as_root apt-get update -qq
