@@ -19,7 +19,7 @@ inserted in chunks, all committed together or not at all; rows outside the windo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -215,13 +215,17 @@ class ClinicDbHook(BaseHook):
             attempts=self.request_attempts, backoff_seconds=self.request_backoff_seconds,
         )  # fmt: skip
 
-    def test_connection(self) -> tuple[bool, str]:
-        """Connect and ask the server for ``SELECT 1``."""
+    def test_connection(self, tables: Sequence[str] = ()) -> tuple[bool, str]:
+        """Connect and ask the server for ``SELECT 1``, then check that each of ``tables`` (the
+        integration's, ``schema.name`` allowed) exists; a failure quotes the server's own text."""
         try:
             self._run("SELECT 1", lambda: self._fetch(select(1)))
+            for name in tables:
+                self.table(name)
         except Exception as exc:  # report any failure to the UI instead of raising
             return False, str(exc)
-        return True, f"connected to {self.engine.dialect.name} database {self.engine.url.database!r}"
+        found = f"; table(s) {', '.join(tables)} found" if tables else ""
+        return True, f"connected to {self.engine.dialect.name} database {self.engine.url.database!r}{found}"
 
 
 def _first_line(exc: BaseException) -> str:
