@@ -162,3 +162,15 @@ def test_schedule_dags_push_every_10_minutes_and_import_the_integrations_leads_f
     assert napopravku.get_task("push_schedule").upstream_task_ids == {"import_leads"}
     assert {task.pool for task in napopravku.tasks} == {"ident_napopravku"}  # NaPopravku's own pool
     assert [task.task_id for task in bag.dags["ident_schedule__prodoctorov"].tasks] == ["push_schedule"]
+
+
+def test_each_capability_has_its_own_dag_file_and_no_file_builds_another_part(bag):
+    """One file per capability keeps each file's parse short (bench/dag_parse.py): a new capability
+    needs its dags/ident_<capability>.py, and every DAG comes from its part's file."""
+    from ident_integrations.registry import CAPABILITIES
+
+    files = {path.stem for path in (ROOT / "dags").glob("*.py")}
+    assert files == {f"ident_{name}" for name in CAPABILITIES} | {"ident_shared"}
+    for dag_id, dag in bag.dags.items():
+        capability = dag_id.removeprefix("ident_").split("__")[0] if "__" in dag_id else "shared"
+        assert Path(dag.fileloc).stem == f"ident_{capability}", dag_id

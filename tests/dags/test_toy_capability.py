@@ -1,7 +1,8 @@
 """The issue's proof that the platform grows by registration alone: a toy capability and a toy
 service, defined here in the test suite and added with one line each to the registries, get a DAG
-from the real DAG file with the shared scaffolding — config.py and dag_factory.py untouched — and
-that DAG runs the toy's run function with the resolved settings."""
+from the real DAG files (dags/ident_shared.py builds a capability that has no file of its own) with
+the shared scaffolding — config.py and dag_factory.py untouched — and that DAG runs the toy's run
+function with the resolved settings."""
 
 from __future__ import annotations
 

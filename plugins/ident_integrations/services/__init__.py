@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ident_hooks.exchange import ExchangeRecorder
 from ident_integrations.config import ResolvedCapability
+
+if TYPE_CHECKING:  # the hooks (and requests) load when a task runs, not when DAGs are parsed
+    from ident_hooks.exchange import ExchangeRecorder
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from ident_hooks.exchange import ServiceAuthError
 from ident_integrations.capabilities.leads import LeadSource
 from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
 from ident_integrations.config import ResolvedCapability
@@ -77,6 +76,8 @@ def acknowledge(hook: Any, leads: list[Lead], rejects: list[RejectedRecord], set
     answers = [(lead.raw, True, None) for lead in leads]
     answers += [(reject.raw, False, f"Не загружено в IDENT: {reject.reason}") for reject in rejects]
     failed: list[tuple[dict, Exception]] = []
+    from ident_hooks.exchange import ServiceAuthError  # loaded by the task, not at DAG parse
+
     for appointment, success, message in answers:
         if not isinstance(appointment, dict) or not appointment.get("uuid"):
             continue  # nothing to answer to

@@ -1,0 +1,8 @@
+"""E-mail reminders: one Airflow DAG per integration with a `email:` block, ident_email__<integration>.
+
+Built from include/integrations.yaml by ident_integrations.dag_factory; see dags/ident_shared.py.
+"""
+
+from ident_integrations.dag_factory import dag_file_part
+
+globals().update(dag_file_part("email", __file__))

@@ -1,0 +1,8 @@
+"""Address geocoding: one Airflow DAG per integration with a `geocoding:` block, ident_geocoding__<integration>.
+
+Built from include/integrations.yaml by ident_integrations.dag_factory; see dags/ident_shared.py.
+"""
+
+from ident_integrations.dag_factory import dag_file_part
+
+globals().update(dag_file_part("geocoding", __file__))

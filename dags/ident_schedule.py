@@ -1,0 +1,8 @@
+"""Free-slot export: one Airflow DAG per integration with a `schedule:` block, ident_schedule__<integration>.
+
+Built from include/integrations.yaml by ident_integrations.dag_factory; see dags/ident_shared.py.
+"""
+
+from ident_integrations.dag_factory import dag_file_part
+
+globals().update(dag_file_part("schedule", __file__))

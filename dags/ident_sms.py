@@ -1,0 +1,8 @@
+"""SMS reminders: one Airflow DAG per integration with a `sms:` block, ident_sms__<integration>.
+
+Built from include/integrations.yaml by ident_integrations.dag_factory; see dags/ident_shared.py.
+"""
+
+from ident_integrations.dag_factory import dag_file_part
+
+globals().update(dag_file_part("sms", __file__))
