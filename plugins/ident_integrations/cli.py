@@ -85,6 +85,7 @@ def config_check(args: argparse.Namespace) -> int:
     from ident_integrations.cache_check import DAG_ID as CACHE_CHECK_DAG
     from ident_integrations.config import config_path
     from ident_integrations.dag_factory import build_dags
+    from ident_integrations.maintenance import DAG_ID as MAINTENANCE
     from ident_integrations.new_leads_example import DAG_ID as NEW_LEADS_EXAMPLE
 
     path = args.file or str(config_path())
@@ -107,6 +108,9 @@ def config_check(args: argparse.Namespace) -> int:
         print(f"\ncache check: DAG {CACHE_CHECK_DAG}, daily at {check.at}, the last {_count(check.days, 'closed day')}")
     else:
         print("\ncache check: off" if not check.enabled else "\ncache check: no integration to check")
+    if MAINTENANCE in dags:
+        kept = config.retention
+        print(f"retention: DAG {MAINTENANCE}, daily at {kept.at}, logs kept {_count(kept.days, 'day')}")
     if NEW_LEADS_EXAMPLE in dags:
         print(f"new leads: DAG {NEW_LEADS_EXAMPLE}, on every update of the Asset ident_leads")
     disabled = f", {len(blocks) - enabled} disabled" if len(blocks) > enabled else ""

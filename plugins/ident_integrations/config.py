@@ -219,9 +219,20 @@ class CacheCheck(_Strict):
     at: str = Field("05:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # clinic time, HH:MM
 
 
+class Retention(_Strict):
+    """How long the IDENT database keeps its logs (``ident_exchange_log``, ``ident_rejects``): a daily
+    DAG deletes older rows in batches of ``batch_size``, one short transaction each."""
+
+    enabled: bool = True
+    days: Annotated[int, Field(ge=1, le=3650)] = 30  # rows older than this many days are deleted
+    at: str = Field("04:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # clinic time, HH:MM
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000  # rows per DELETE (per transaction)
+
+
 class ConfigBase(_Strict):
     clinic: Clinic = Clinic()
     cache_check: CacheCheck = CacheCheck()
+    retention: Retention = Retention()
 
     @model_validator(mode="after")
     def _unique_names(self) -> ConfigBase:

@@ -37,7 +37,7 @@ def test_one_dag_per_enabled_integration_and_capability(bag):
 
     expected = {settings.dag_id for settings in load_config().enabled()}
     assert {"ident_leads__site", "ident_calls__telephony"} <= expected
-    assert set(bag.dag_ids) == expected | {"ident_cache_check", "ident_new_leads_example"}
+    assert set(bag.dag_ids) == expected | {"ident_cache_check", "ident_maintenance", "ident_new_leads_example"}
 
 
 # What each capability's DAG must tell in its doc: its heading and the table it writes.

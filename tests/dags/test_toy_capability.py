@@ -72,8 +72,14 @@ def toy_file(tmp_path, monkeypatch):
 def test_a_registered_toy_capability_gets_its_dag_from_the_real_dag_file(toy_file):
     bag = dag_bag()
     assert bag.import_errors == {}
-    # leads can be checked, and new leads have an example consumer
-    assert set(bag.dag_ids) == {"ident_toy__box", "ident_leads__site", "ident_cache_check", "ident_new_leads_example"}
+    # leads can be checked, new leads have an example consumer, and the logs are pruned daily
+    assert set(bag.dag_ids) == {
+        "ident_toy__box",
+        "ident_leads__site",
+        "ident_cache_check",
+        "ident_maintenance",
+        "ident_new_leads_example",
+    }
     dag = bag.dags["ident_toy__box"]
     assert dag.tags == {"ident", "toy", "toy_service"}
     assert dag.timetable.delta == timedelta(minutes=30) and dag.max_active_runs == 1 and dag.catchup is False

@@ -77,8 +77,8 @@ def test_config_check_prints_each_value_and_where_it_came_from(tmp_path):
     assert site["alert_emails"] == ("(none)", "built-in")
     old = settings(out, "old / leads: disabled (no DAG)")
     assert old["leads.enabled"] == ("false", "integration")
-    # the lead DAG, the cache check and the new-leads example
-    assert out.endswith("\n2 integrations, 3 DAGs, 1 disabled\n")
+    # the lead DAG, the cache check, the maintenance and the new-leads example
+    assert out.endswith("\n2 integrations, 4 DAGs, 1 disabled\n")
     assert "\033[" not in out  # not a terminal: plain text
 
 
@@ -96,8 +96,9 @@ def test_config_check_reads_the_file_the_dags_read(tmp_path):
     assert calls["calls.start_date"] == (str(date.today() - timedelta(days=30)), "integration")  # "30 days ago"
     assert "\ncache check: DAG ident_cache_check, daily at 05:30, the last 7 closed days\n" in shipped.stdout
     assert "\nnew leads: DAG ident_new_leads_example, on every update of the Asset ident_leads\n" in shipped.stdout
-    # 7 lead DAGs, 1 of calls, 6 of free slots, 1 of geocoding, 3 of messages, 1 of calendar, the two shared
-    assert shipped.stdout.endswith("\n12 integrations, 21 DAGs\n")
+    assert "\nretention: DAG ident_maintenance, daily at 04:30, logs kept 30 days\n" in shipped.stdout
+    # 7 lead DAGs, 1 of calls, 6 of free slots, 1 of geocoding, 3 of messages, 1 of calendar, the three shared
+    assert shipped.stdout.endswith("\n12 integrations, 22 DAGs\n")
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump({"integrations": [{"name": "x", "service": "clinic_http", "conn_id": "c"}]}))
     chosen = ident("config", "check", env={**os.environ, "IDENT_INTEGRATIONS_FILE": str(path)})
