@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -226,7 +227,7 @@ def test_a_revoked_key_shows_the_services_own_text(service, env, sandbox, monkey
     assert ok is False and AUTH_FAILURE_TEXT in message, message
 
 
-def test_the_clinic_db_hook_checks_the_login_and_the_tables(env, monkeypatch):
+def test_the_clinic_db_hook_checks_the_login_and_the_tables(env, monkeypatch, tmp_path):
     """``ClinicDbHook.test_connection`` (what a clinic_db integration would check): SELECT 1, then
     each of the integration's tables; a refused login quotes the server."""
     from ident_hooks.clinic_db import ClinicDbHook
@@ -237,6 +238,12 @@ def test_the_clinic_db_hook_checks_the_login_and_the_tables(env, monkeypatch):
     assert ok and f"database {case.good['schema']!r}" in message, message
     ok, message = ClinicDbHook("clinic_db_conntest").test_connection(tables=("NoSuchTickets",))
     assert not ok and "has no table 'NoSuchTickets'" in message, message
+    tables = tmp_path / "clinic.db"  # the demo's kind: SQLite, with the table an integration reads
+    with sqlite3.connect(tables) as conn:
+        conn.execute("CREATE TABLE Tickets (Id TEXT PRIMARY KEY, DateAndTime TEXT NOT NULL)")
+    monkeypatch.setenv("AIRFLOW_CONN_CLINIC_DB_CONNTEST_SQLITE", connection_json(conn_type="sqlite", host=str(tables)))
+    ok, message = ClinicDbHook("clinic_db_conntest_sqlite").test_connection(tables=("Tickets",))
+    assert ok and message.startswith("connected to sqlite database") and "table(s) Tickets found" in message, message
     bad = connection_json(conn_type="mysql", **{**case.good, **case.bad})
     monkeypatch.setenv("AIRFLOW_CONN_CLINIC_DB_CONNTEST_BAD", bad)
     ok, message = ClinicDbHook("clinic_db_conntest_bad", request_attempts=1).test_connection()
