@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Table, desc, func, not_, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, desc, func, not_, or_, select
 
 from ident_hooks.exchange import redact_url
 from ident_integrations.store.tables import (
@@ -127,13 +127,26 @@ def _rejects_today(conn: Connection, start: datetime, end: datetime) -> dict[tup
 
 def _last_errors(conn: Connection, viewer: Viewer) -> dict[tuple[str, str], dict[str, Any]]:
     """The newest failed exchange of each integration and capability."""
+    log = exchange_log.c
     newest = (
-        select(func.max(exchange_log.c.id))
+        select(log.integration, log.capability, func.max(log.logged_at).label("at"))
         .where(_FAILED)
-        .group_by(exchange_log.c.integration, exchange_log.c.capability)
-        .scalar_subquery()
+        .group_by(log.integration, log.capability)
+        .subquery()
     )
-    query = select(exchange_log).where(exchange_log.c.id.in_(newest))
+    query = (
+        select(exchange_log)
+        .join(
+            newest,
+            and_(
+                log.integration == newest.c.integration,
+                log.capability == newest.c.capability,
+                log.logged_at == newest.c.at,
+            ),
+        )
+        .where(_FAILED)
+        .order_by(log.id)  # of two at the same moment, the later written wins
+    )
     return {(row.integration, row.capability): _exchange_json(row, viewer) for row in conn.execute(query)}
 
 
