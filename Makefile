@@ -16,6 +16,18 @@ lint: setup
 bench: setup
 	.venv/bin/python bench/bench_lead_import.py
 
+# The multi-machine layout on this machine (no Docker): Airflow with the CeleryExecutor, PostgreSQL,
+# our own redis-server, two workers on the queues default and clinic (scripts/stack.sh; README).
+.PHONY: stack stack-stop stack-status
+stack: setup
+	bash scripts/stack.sh start
+
+stack-stop:
+	bash scripts/stack.sh stop
+
+stack-status:
+	bash scripts/stack.sh status
+
 # Forget the demo state (Airflow metadata, demo IDENT database, sandbox key, logs).
 clean:
 	rm -rf .airflow
