@@ -52,8 +52,23 @@ function link(href, text) {
   const a = document.createElement("a");
   a.href = href;
   a.target = "_top";
+  a.dataset.airflow = "";
   a.textContent = text;
   return a;
+}
+
+// In the UI's frame, which is sandboxed without top navigation, an Airflow link opens through the
+// UI's own router instead: the frame is same-origin, so it pushes the route into the UI's history
+// (in the state shape of the UI's router, so Back returns here) and tells the router to follow.
+function openInAirflow(event) {
+  const a = event.target.closest("a[data-airflow]");
+  const modified = event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey;
+  if (!a || window.top === window || modified) return;
+  event.preventDefault();
+  const history = window.top.history;
+  const key = Math.random().toString(36).slice(2, 10);
+  history.pushState({ usr: null, key, idx: (history.state?.idx ?? 0) + 1 }, "", a.href);
+  window.top.dispatchEvent(new PopStateEvent("popstate", { state: history.state }));
 }
 
 function fillTable(id, rows, render) {
@@ -86,7 +101,8 @@ async function failedTasks(run) {
 function health(item, runs, now) {
   if (!runs.success) return { state: "never", lag: null };
   const lag = (now - new Date(runs.success.end_date ?? runs.success.run_after)) / 60000;
-  if (runs.failed && new Date(runs.failed.run_after) > new Date(runs.success.run_after)) return { state: "failing", lag };
+  const failedSince = runs.failed && new Date(runs.failed.run_after) > new Date(runs.success.run_after);
+  if (failedSince) return { state: "failing", lag };
   const late = !item.watched && lag > LATE_AFTER_INTERVALS * item.interval_minutes;
   return { state: late ? "late" : "ok", lag };
 }
@@ -129,7 +145,8 @@ async function renderRunCells(row, item, now) {
     const note = document.createElement("div");
     note.className = "muted";
     note.dataset.field = "service_error";
-    note.textContent = `${formatTime(service.at)} ${service.http_status ?? "no answer"}: ${service.error ?? service.url}`;
+    const answer = service.http_status ?? "no answer";
+    note.textContent = `${formatTime(service.at)} ${answer}: ${service.error ?? service.url}`;
     errorCell.appendChild(note);
   }
   if (!errorCell.childNodes.length) errorCell.textContent = "—";
@@ -254,6 +271,7 @@ async function load() {
   }
 }
 
+document.addEventListener("click", openInAirflow);
 document.getElementById("refresh").addEventListener("click", load);
 document.getElementById("integration").addEventListener("change", loadDetail);
 document.getElementById("status").addEventListener("change", loadDetail);
