@@ -322,7 +322,7 @@ def cells(frame, table: str, field: str) -> list[str]:
 
 
 def test_page_shows_the_database_figures_and_masks_patients_for_viewers(page_stack):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     server, conn = page_stack
     now = datetime.now(UTC)
@@ -364,6 +364,9 @@ def test_page_shows_the_database_figures_and_masks_patients_for_viewers(page_sta
             check_personal_data(frame, full=True)
             show_site_and_save(page, frame, "integrations-page.png")
             assert SECRET not in frame.locator("body").inner_text()
+            failed.click()  # opens in the UI itself, around the page's frame
+            page.wait_for_url("**/dags/ident_leads__telephony/runs/failed_1")
+            expect(page.locator("iframe")).to_have_count(0)
 
             page, frame = open_page(browser, server, "viewer")
             check_personal_data(frame, full=False)

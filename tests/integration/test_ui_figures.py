@@ -1,5 +1,5 @@
-"""The Integrations page's figures (plugins/ident_ui/figures.py) against MariaDB: clinic days, not
-UTC days; only the DAGs a viewer may read; the exchange log's status filter; masking."""
+"""The Integrations page's figures (plugins/ident_ui/figures.py) on MariaDB and SQLite (the demo's):
+clinic days, not UTC days; only the DAGs a viewer may read; the exchange log's status filter; masking."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 
 from ident_integrations.store.database import IdentDatabase
 from ident_integrations.store.tables import calls, exchange_log, leads, rejects
-
-pytestmark = pytest.mark.mariadb
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 # Half past midnight in Moscow: 21:30 UTC of the day before, so clinic days and UTC days differ.
@@ -50,8 +48,9 @@ def call(n: int, at: datetime, lost: bool) -> dict:
     }  # fmt: skip
 
 
-@pytest.fixture
-def db(ident_mysql):
+@pytest.fixture(params=[pytest.param("ident_mysql", marks=pytest.mark.mariadb), "ident_sqlite"])
+def db(request):
+    request.getfixturevalue(request.param)  # points ident_db at a fresh database of that kind
     database = IdentDatabase("ident_db")
     database.ensure_schema()
     before_midnight, after_midnight = NOW - timedelta(minutes=31), NOW - timedelta(minutes=29)
