@@ -7,6 +7,8 @@
                                                a demo clinic's schedule (replaces the schedule tables)
     ident geocode "<address>" --integration NAME
                                                one address through DaData (IDENT's "Распознать")
+    ident alerts check [FILE]                  the lag check of DAG ident_alerts, from cron: it
+                                               alerts even when Airflow's scheduler is down
 
 The database is reached through the same Airflow connection the DAGs use (``clinic.ident_conn_id``,
 default ``ident_db``): an ``AIRFLOW_CONN_IDENT_DB`` variable or a connection stored in Airflow.
@@ -69,6 +71,7 @@ def settings_table(resolved, italics: bool = False) -> list[str]:
     values = {f"{resolved.capability}.{k}": v for k, v in resolved.block.model_dump().items()}
     values.update(resolved.request.model_dump())
     values.update(resolved.task.model_dump())
+    values.update({f"alerts.{k}": v for k, v in resolved.alerts.model_dump().items()})
     rows = [(name, render_value(value), resolved.sources[name]) for name, value in values.items()]
     name_width = max(len(row[0]) for row in rows)
     value_width = max(len("value"), *(len(row[1]) for row in rows))
@@ -82,6 +85,8 @@ def settings_table(resolved, italics: bool = False) -> list[str]:
 
 
 def config_check(args: argparse.Namespace) -> int:
+    from ident_integrations.alerts import DAG_ID as ALERTS_DAG
+    from ident_integrations.alerts import LAG_CHECK_MINUTES
     from ident_integrations.cache_check import DAG_ID as CACHE_CHECK_DAG
     from ident_integrations.config import config_path
     from ident_integrations.dag_factory import build_dags
@@ -104,10 +109,13 @@ def config_check(args: argparse.Namespace) -> int:
     enabled = sum(1 for resolved in blocks if resolved.block.enabled)
     check = config.cache_check
     dags = build_dags(config)  # exactly what the DAG file publishes
+    print()
+    if ALERTS_DAG in dags:
+        print(f"lag alerts: DAG {ALERTS_DAG}, every {LAG_CHECK_MINUTES} minutes (also: ident alerts check)")
     if CACHE_CHECK_DAG in dags:
-        print(f"\ncache check: DAG {CACHE_CHECK_DAG}, daily at {check.at}, the last {_count(check.days, 'closed day')}")
+        print(f"cache check: DAG {CACHE_CHECK_DAG}, daily at {check.at}, the last {_count(check.days, 'closed day')}")
     else:
-        print("\ncache check: off" if not check.enabled else "\ncache check: no integration to check")
+        print("cache check: off" if not check.enabled else "cache check: no integration to check")
     if MAINTENANCE in dags:
         kept = config.retention
         print(f"retention: DAG {MAINTENANCE}, daily at {kept.at}, logs kept {_count(kept.days, 'day')}")
@@ -253,6 +261,18 @@ def demo_data(args: argparse.Namespace) -> int:
     return OK
 
 
+def alerts_check(args: argparse.Namespace) -> int:
+    from ident_integrations.alerts import check_lag
+
+    result = check_lag(_load(args.file))
+    for line in result.lagging:
+        print(f"LAGGING {line}")
+    print(f"{result.watched} DAG(s) watched, {len(result.lagging)} lagging, {len(result.alerted)} alerted now")
+    for problem in result.problems:
+        print(f"ident: could not send: {problem}", file=sys.stderr)
+    return FAILED if result.problems else OK
+
+
 def parser() -> argparse.ArgumentParser:
     from ident_integrations.store.migrate import DIALECTS
 
@@ -302,6 +322,11 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--conn-id", help="Airflow connection of the IDENT database (default: clinic.ident_conn_id)")
     demo.set_defaults(handler=demo_data)
+
+    alerts = commands.add_parser("alerts", help="failure and lag alerts").add_subparsers(dest="action", required=True)
+    lag = alerts.add_parser("check", help="alert once for each DAG without a success for too long (for cron)")
+    lag.add_argument("file", nargs="?", help="default: $IDENT_INTEGRATIONS_FILE or include/integrations.yaml")
+    lag.set_defaults(handler=alerts_check)
 
     from ident_integrations.cli_geocode import add_geocode_command
 

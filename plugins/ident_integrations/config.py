@@ -86,10 +86,31 @@ class TaskSettings(_Strict):
     owner: str = "ident"
     task_retries: TaskRetries = 3
     task_retry_delay_seconds: RetryDelaySeconds = 60
-    alert_emails: tuple[str, ...] = ()
     # IDENT's "Роль для автозапуска": the Celery queue whose workers run the tasks (None = Airflow's
     # default queue, [operators] default_queue); ignored by the LocalExecutor of the demo
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)] | None = None
+
+
+class AlertSettings(_Strict):
+    """Who hears when an integration's DAG fails, lags or recovers, and how (``alerts:``).
+
+    One alert per failed DAG run (not per retry), one when a DAG has not succeeded for longer than
+    ``max_lag_minutes``, and one when it succeeds again (ident_integrations.alerts)."""
+
+    email_to: tuple[str, ...] = ()  # through the smtp provider's SmtpNotifier
+    email_from: str | None = None  # None: the SMTP connection's from_email
+    smtp_conn_id: str = "smtp_default"
+    sms_to: tuple[str, ...] = ()  # on-call numbers, through SMSC
+    smsc_conn_id: str | None = None  # an ident_smsc connection; needed when sms_to is set
+    recovery: bool = True  # a message when the DAG succeeds again
+    # None: 10 minutes for leads, twice the capability's interval for the others
+    max_lag_minutes: Annotated[int | None, Field(ge=1, le=10080)] = None
+
+    @model_validator(mode="after")
+    def _sms_needs_a_connection(self) -> AlertSettings:
+        if self.sms_to and not self.smsc_conn_id:
+            raise ValueError("alerts.sms_to needs alerts.smsc_conn_id (an ident_smsc connection)")
+        return self
 
 
 _DAYS_AGO = re.compile(r"^\s*(\d{1,5}) days? ago\s*$")
@@ -171,6 +192,7 @@ class ResolvedCapability:
     sources: Mapping[str, str]  # "leads.page_size" / "timeout_seconds" -> integration/defaults/built-in
     # Every capability the integration has enabled (e.g. the schedule export imports leads first)
     capabilities: tuple[str, ...] = ()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def dag_id(self) -> str:
@@ -253,6 +275,9 @@ class ConfigBase(_Strict):
         layers = [(INTEGRATION, integration), (DEFAULTS, self.defaults)]
         request, request_sources = resolve_fields(RequestSettings, layers)
         task, task_sources = resolve_fields(TaskSettings, layers)
+        alerts, alert_sources = resolve_fields(
+            AlertSettings, [(INTEGRATION, integration.alerts), (DEFAULTS, self.defaults.alerts)]
+        )
         return ResolvedCapability(
             capability=capability.name,
             integration=integration.name,
@@ -267,8 +292,10 @@ class ConfigBase(_Strict):
                 **{f"{capability.name}.{k}": v for k, v in block_sources.items()},
                 **request_sources,
                 **task_sources,
+                **{f"alerts.{k}": v for k, v in alert_sources.items()},
             },
             capabilities=tuple(name for name in CAPABILITIES if _enabled(getattr(integration, name))),
+            alerts=alerts,
         )
 
     def blocks(self, capability: str | None = None) -> list[ResolvedCapability]:
@@ -305,14 +332,20 @@ def config_model(capabilities: tuple[Any, ...], services: tuple[str, ...]) -> ty
         **partial_model(TaskSettings, "TaskOverrides").model_fields,
     }
     field_defs = {name: (field.annotation, None) for name, field in shared.items()}
+    alerts = partial_model(AlertSettings, "AlertsBlock")
     defaults = create_model(
-        "Defaults", __base__=_Strict, **field_defs, **{name: (block, block()) for name, block in blocks.items()}
+        "Defaults",
+        __base__=_Strict,
+        **field_defs,
+        alerts=(alerts, alerts()),
+        **{name: (block, block()) for name, block in blocks.items()},
     )
     integration = create_model(
         "Integration",
         __base__=IntegrationBase,
         service=(Literal[services], ...),
         **field_defs,
+        alerts=(Optional[alerts], None),  # noqa: UP045
         **{name: (Optional[block], None) for name, block in blocks.items()},  # noqa: UP045
     )
     return create_model(

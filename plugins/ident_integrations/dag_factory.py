@@ -48,11 +48,17 @@ def build_dags(
 
 
 def _shared_dags(config: ConfigBase) -> dict[str, DAG]:
+    from ident_integrations.alerts import build_dag as build_alerts_dag
     from ident_integrations.cache_check import build_dag as build_cache_check_dag
     from ident_integrations.maintenance import build_dag as build_maintenance_dag
     from ident_integrations.new_leads_example import build_dag as build_new_leads_example
 
-    built = (build_cache_check_dag(config), build_maintenance_dag(config), build_new_leads_example(config))
+    built = (
+        build_alerts_dag(config),
+        build_cache_check_dag(config),
+        build_maintenance_dag(config),
+        build_new_leads_example(config),
+    )
     return {dag.dag_id: dag for dag in built if dag is not None}
 
 

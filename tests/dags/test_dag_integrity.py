@@ -37,7 +37,12 @@ def test_one_dag_per_enabled_integration_and_capability(bag):
 
     expected = {settings.dag_id for settings in load_config().enabled()}
     assert {"ident_leads__site", "ident_calls__telephony"} <= expected
-    assert set(bag.dag_ids) == expected | {"ident_cache_check", "ident_maintenance", "ident_new_leads_example"}
+    assert set(bag.dag_ids) == expected | {
+        "ident_alerts",
+        "ident_cache_check",
+        "ident_maintenance",
+        "ident_new_leads_example",
+    }
 
 
 # What each capability's DAG must tell in its doc: its heading and the table it writes.
@@ -138,20 +143,27 @@ def test_invalid_file_is_an_import_error_naming_file_integration_and_field(tmp_p
     assert f"Invalid integrations file {path}: integration 'site', field 'leads.page_size'" in error
 
 
-def test_alert_emails_add_an_smtp_notifier(tmp_path, monkeypatch):
+def test_every_task_alerts_on_failure_and_the_last_tasks_note_success(tmp_path, monkeypatch):
+    from ident_integrations.alerts import FailureAlert, SuccessNote
+
     path = tmp_path / "integrations.yaml"
     path.write_text(
         yaml.safe_dump(
             {
-                "defaults": {"alert_emails": ["data@clinic.example"]},
+                "defaults": {"alerts": {"email_to": ["data@clinic.example"]}},
                 "integrations": [{"name": "site", "service": "clinic_http", "conn_id": "c", "leads": {}}],
             }
         )
     )
     monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    for task in dag_bag().dags["ident_leads__site"].tasks:
-        kinds = {type(callback).__name__ for callback in task.on_failure_callback}
-        assert "SmtpNotifier" in kinds, task.task_id
+    dag = dag_bag().dags["ident_leads__site"]
+    for task in dag.tasks:
+        (alert,) = [callback for callback in task.on_failure_callback if isinstance(callback, FailureAlert)]
+        assert alert.settings.alerts.email_to == ("data@clinic.example",), task.task_id
+        notes = [callback for callback in task.on_success_callback or [] if isinstance(callback, SuccessNote)]
+        skipped = [callback for callback in task.on_skipped_callback or [] if isinstance(callback, SuccessNote)]
+        last = not task.downstream_task_ids
+        assert (len(notes), len(skipped)) == ((1, 1) if last else (0, 0)), task.task_id
 
 
 def test_schedule_dags_push_every_10_minutes_and_import_the_integrations_leads_first(bag):

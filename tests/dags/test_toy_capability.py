@@ -72,10 +72,12 @@ def toy_file(tmp_path, monkeypatch):
 def test_a_registered_toy_capability_gets_its_dag_from_the_real_dag_file(toy_file):
     bag = dag_bag()
     assert bag.import_errors == {}
-    # leads can be checked, new leads have an example consumer, and the logs are pruned daily
+    # leads can be checked, new leads have an example consumer, the logs are pruned daily, and
+    # both DAGs are watched for lag
     assert set(bag.dag_ids) == {
         "ident_toy__box",
         "ident_leads__site",
+        "ident_alerts",
         "ident_cache_check",
         "ident_maintenance",
         "ident_new_leads_example",

@@ -74,11 +74,11 @@ def test_config_check_prints_each_value_and_where_it_came_from(tmp_path):
     assert site["timeout_seconds"] == ("30", "defaults")
     assert site["request_attempts"] == ("4", "built-in")
     assert site["leads.enabled"] == ("true", "built-in")
-    assert site["alert_emails"] == ("(none)", "built-in")
+    assert site["alerts.email_to"] == ("(none)", "built-in")
     old = settings(out, "old / leads: disabled (no DAG)")
     assert old["leads.enabled"] == ("false", "integration")
-    # the lead DAG, the cache check, the maintenance and the new-leads example
-    assert out.endswith("\n2 integrations, 4 DAGs, 1 disabled\n")
+    # the lead DAG, the lag alerts, the cache check, the maintenance and the new-leads example
+    assert out.endswith("\n2 integrations, 5 DAGs, 1 disabled\n")
     assert "\033[" not in out  # not a terminal: plain text
 
 
@@ -97,8 +97,8 @@ def test_config_check_reads_the_file_the_dags_read(tmp_path):
     assert "\ncache check: DAG ident_cache_check, daily at 05:30, the last 7 closed days\n" in shipped.stdout
     assert "\nnew leads: DAG ident_new_leads_example, on every update of the Asset ident_leads\n" in shipped.stdout
     assert "\nretention: DAG ident_maintenance, daily at 04:30, logs kept 30 days\n" in shipped.stdout
-    # 7 lead DAGs, 1 of calls, 6 of free slots, 1 of geocoding, 3 of messages, 1 of calendar, the three shared
-    assert shipped.stdout.endswith("\n12 integrations, 22 DAGs\n")
+    # 7 lead DAGs, 1 of calls, 6 of free slots, 1 of geocoding, 3 of messages, 1 of calendar, the four shared
+    assert shipped.stdout.endswith("\n12 integrations, 23 DAGs\n")
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump({"integrations": [{"name": "x", "service": "clinic_http", "conn_id": "c"}]}))
     chosen = ident("config", "check", env={**os.environ, "IDENT_INTEGRATIONS_FILE": str(path)})
@@ -211,3 +211,18 @@ def test_usage_errors_exit_2():
     assert unknown.returncode == 2 and "invalid choice: 'oracle'" in unknown.stderr
     assert ident("nonsense").returncode == 2
     assert ident("db", "upgrade", env={**os.environ, "IDENT_INTEGRATIONS_FILE": "/nonexistent.yaml"}).returncode == 2
+
+
+def test_alerts_check_from_cron_lists_lagging_dags(tmp_path, ident_mysql, monkeypatch):
+    """`ident alerts check`: the lag check outside Airflow (a DAG first seen now does not lag yet)."""
+    path = tmp_path / "integrations.yaml"
+    path.write_text(
+        yaml.safe_dump({"integrations": [{"name": "site", "service": "clinic_http", "conn_id": "c", "leads": {}}]})
+    )
+    from ident_integrations.store.database import IdentDatabase
+
+    IdentDatabase("ident_db").ensure_schema()
+    result = ident("alerts", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("1 DAG(s) watched, 0 lagging, 0 alerted now\n")
+    assert query(ident_mysql, "SELECT dag_id FROM ident_alert_state") == [("ident_leads__site",)]

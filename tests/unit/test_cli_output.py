@@ -35,9 +35,9 @@ def test_inherited_values_are_italic_only_when_asked():
     (resolved,) = config.blocks()
     plain = settings_table(resolved)
     assert plain[0].split() == ["setting", "value", "from"]
-    assert "  task_retries              5          integration" in plain
-    assert "  leads.page_size           200        defaults" in plain
+    assert "  task_retries              5             integration" in plain
+    assert "  leads.page_size           200           defaults" in plain
     assert not any("\033" in line for line in plain)
     italic = settings_table(resolved, italics=True)
-    assert f"  leads.page_size           {ITALIC}200      {PLAIN}  defaults" in italic
-    assert "  task_retries              5          integration" in italic  # the integration's own: upright
+    assert f"  leads.page_size           {ITALIC}200         {PLAIN}  defaults" in italic
+    assert "  task_retries              5             integration" in italic  # the integration's own: upright

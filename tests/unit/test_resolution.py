@@ -36,18 +36,23 @@ FIELD_KINDS = [
     ("leads.enabled", "block", True, True),  # bool
     ("timeout_seconds", "top", 12.5, 12.5),  # float
     ("owner", "top", "marketing", "marketing"),  # str
-    ("alert_emails", "top", ["a@clinic.example"], ("a@clinic.example",)),  # tuple
+    ("alerts.email_to", "alerts", ["a@clinic.example"], ("a@clinic.example",)),  # tuple, in a shared block
 ]
 
 
 def value_of(settings, name: str):
     if name.startswith("leads."):
         return getattr(settings.block, name.removeprefix("leads."))
+    if name.startswith("alerts."):
+        return getattr(settings.alerts, name.removeprefix("alerts."))
     return getattr(settings.request if hasattr(settings.request, name) else settings.task, name)
 
 
 def written(name: str, where: str, value) -> dict:
-    return {"leads": {name.removeprefix("leads."): value}} if where == "block" else {name: value}
+    if where in ("block", "alerts"):
+        block, _, field = name.partition(".")
+        return {block: {field: value}}
+    return {name: value}
 
 
 @pytest.mark.parametrize(("name", "where", "value", "expected"), FIELD_KINDS)
@@ -76,7 +81,9 @@ def test_a_value_only_in_defaults_is_taken_from_defaults(name, where, value, exp
         ("request_attempts", 4),
         ("owner", "ident"),
         ("task_retries", 3),
-        ("alert_emails", ()),
+        ("alerts.email_to", ()),
+        ("alerts.smtp_conn_id", "smtp_default"),
+        ("alerts.max_lag_minutes", None),
     ],
 )
 def test_a_value_written_nowhere_is_the_built_in_default(name, expected):

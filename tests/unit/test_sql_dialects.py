@@ -19,6 +19,7 @@ TABLES = {
     "ident_cache_check_report", "ident_branches", "ident_doctors", "ident_doctor_branches", "ident_work_intervals",
     "ident_appointments", "ident_patients", "ident_schedule_rules", "ident_doctor_export", "ident_schedule_pushes",
     "ident_geocodes", "ident_service_usage", "ident_messages", "ident_message_visits", "ident_calendar_events",
+    "ident_alert_state",
 }  # fmt: skip
 WITHOUT_DATETIMES = {
     "ident_doctor_branches", "ident_branches", "ident_patients", "ident_service_usage", "ident_message_visits",

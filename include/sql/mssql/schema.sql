@@ -454,6 +454,26 @@ UPDATE ident_alembic_version SET version_num='0008' WHERE ident_alembic_version.
 
 GO
 
+-- Running upgrade 0008 -> 0009
+
+CREATE TABLE ident_alert_state (
+    dag_id NVARCHAR(250) NOT NULL, 
+    first_seen_at DATETIME2(6) NOT NULL, 
+    last_success_at DATETIME2(6) NULL, 
+    last_success_run_id NVARCHAR(250) NULL, 
+    last_failure_at DATETIME2(6) NULL, 
+    alerted_run_id NVARCHAR(250) NULL, 
+    open_alert NVARCHAR(16) NULL, 
+    open_since DATETIME2(6) NULL, 
+    CONSTRAINT pk_ident_alert_state PRIMARY KEY (dag_id)
+);
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0009' WHERE ident_alembic_version.version_num = '0008';
+
+GO
+
 COMMIT;
 
 GO

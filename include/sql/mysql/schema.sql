@@ -360,3 +360,19 @@ CREATE INDEX ix_ident_calendar_events_time ON ident_calendar_events (integration
 
 UPDATE ident_alembic_version SET version_num='0008' WHERE ident_alembic_version.version_num = '0007';
 
+-- Running upgrade 0008 -> 0009
+
+CREATE TABLE ident_alert_state (
+    dag_id VARCHAR(250) NOT NULL, 
+    first_seen_at DATETIME(6) NOT NULL, 
+    last_success_at DATETIME(6), 
+    last_success_run_id VARCHAR(250), 
+    last_failure_at DATETIME(6), 
+    alerted_run_id VARCHAR(250), 
+    open_alert VARCHAR(16), 
+    open_since DATETIME(6), 
+    CONSTRAINT pk_ident_alert_state PRIMARY KEY (dag_id)
+)CHARSET=utf8mb4;
+
+UPDATE ident_alembic_version SET version_num='0009' WHERE ident_alembic_version.version_num = '0008';
+

@@ -17,7 +17,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param
 
-from ident_integrations.alerts import failure_callbacks
+from ident_integrations.alerts import failure_callbacks, watch_last_tasks
 from ident_integrations.config import CapabilitySettings, ResolvedCapability
 
 # Scheduling only: catchup is off unless a capability turns it on, so this date causes no runs.
@@ -45,7 +45,7 @@ def default_args(settings: ResolvedCapability) -> dict[str, Any]:
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": TASK_TIMEOUT,
-        "on_failure_callback": failure_callbacks(task),
+        "on_failure_callback": failure_callbacks(settings),
     }
     if task.queue:  # the workers of that queue run this integration's tasks (CeleryExecutor)
         args["queue"] = task.queue
@@ -74,7 +74,7 @@ def service_hook(settings: ResolvedCapability, store: Any) -> Iterator[tuple[Any
 @contextmanager
 def ident_dag(settings: ResolvedCapability, *, description: str, doc_md: str, **overrides: Any) -> Iterator[DAG]:
     """A DAG with what every IDENT DAG carries: its id, owner, tags, retries with backoff, the
-    failure alert, one run at a time, and the capability's interval as schedule (overridable)."""
+    failure and recovery alerts, one run at a time, and the capability's interval as schedule (overridable)."""
     from ident_integrations.registry import service_for
 
     args = default_args(settings)
@@ -95,3 +95,4 @@ def ident_dag(settings: ResolvedCapability, *, description: str, doc_md: str, **
     }
     with DAG(**kwargs) as dag:
         yield dag
+    watch_last_tasks(dag, settings)  # the recovery message and the lag check's last success

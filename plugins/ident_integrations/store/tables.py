@@ -397,3 +397,20 @@ calendar_events = Table(
     Index("ix_ident_calendar_events_time", "integration", "starts_at"),
     mysql_charset="utf8mb4",
 )
+
+# --- Alerts (ident_integrations/alerts.py, migration 0009) -----------------------------------------
+# Per DAG: its last success and failure, and the alert that is open (a failure or a lag) until the
+# DAG succeeds again. The conditional updates on it are what make one alert per failed run.
+alert_state = Table(
+    "ident_alert_state",
+    metadata,
+    Column("dag_id", Varchar(250), primary_key=True),
+    Column("first_seen_at", UtcDateTime(), nullable=False),  # lag counts from here until a success
+    Column("last_success_at", UtcDateTime()),
+    Column("last_success_run_id", Varchar(250)),
+    Column("last_failure_at", UtcDateTime()),
+    Column("alerted_run_id", Varchar(250)),  # the last run a failure alert went out for
+    Column("open_alert", Varchar(16)),  # failure | lag | NULL (nothing to recover from)
+    Column("open_since", UtcDateTime()),
+    mysql_charset="utf8mb4",
+)
