@@ -5,7 +5,7 @@ and an IDENT database on MariaDB filled with known leads, calls, rejects and exc
 
 Anonymous requests are refused; then headless Chromium (Debian's, driven by Playwright) logs in
 through Airflow's login form, opens the page from the UI's navigation and compares what it shows
-with the database, as admin (full personal data) and as viewer (masked). About 40 seconds.
+with the database, as admin (full personal data) and as viewer (masked). 30 to 60 seconds.
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, _mysql_connect, _scratch_database
+from tests.conftest import (
+    MYSQL_HOST,
+    MYSQL_PASSWORD,
+    MYSQL_PORT,
+    MYSQL_USER,
+    _mysql_connect,
+    _scratch_database,
+    _unavailable,
+)
 from tests.helpers import query
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,8 +71,10 @@ def seed(engine, now: datetime) -> None:
 
     midnight = datetime.combine(now.astimezone(MOSCOW).date(), datetime.min.time(), tzinfo=MOSCOW).astimezone(UTC)
 
-    def today(minutes: int) -> datetime:  # earlier today, never before the clinic's midnight
-        return max(midnight + timedelta(seconds=minutes), now - timedelta(minutes=minutes))
+    def today(minutes: int) -> datetime:
+        """``minutes`` (at most 60) ago, or proportionally less just after the clinic's midnight: always
+        today, and in the same order."""
+        return now - min(timedelta(minutes=minutes), (now - midnight) * minutes / 61)
 
     def lead(n, integration, at, name, phone, utm=(None, None)):
         return {
@@ -230,6 +240,9 @@ class ApiServer:
 def page_stack(tmp_path_factory):
     """(the API server, the IDENT database's DB-API connection) with the known rows and runs."""
     from sqlalchemy import create_engine
+
+    if not Path(CHROMIUM).exists():
+        _unavailable("browser", f"no Chromium at {CHROMIUM}: run scripts/setup.sh (it installs Debian's chromium)")
 
     from ident_integrations.store import migrate
 
