@@ -8,6 +8,7 @@ the same login (the UI's session cookie).
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from ident_integrations.config import ConfigError
-from ident_ui.access import ViewerDep
+from ident_integrations.store.database import IdentDatabase
+from ident_ui import figures
+from ident_ui.access import Viewer, ViewerDep
+from ident_ui.catalog import Catalog, catalog
 
 STATIC = Path(__file__).with_name("static")
 # The page's files, by name: nothing else under static/ (or outside it) is ever served.
@@ -29,8 +33,8 @@ STATUS_FILTER = r"^(all|ok|error|\d{3})$"
 
 def create_app() -> FastAPI:
     app = FastAPI(title="IDENT integrations", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_exception_handler(ConfigError, _unavailable)
-    app.add_exception_handler(SQLAlchemyError, _unavailable)
+    for error in (ConfigError, IdentDatabaseUnavailable, SQLAlchemyError):
+        app.add_exception_handler(error, _unavailable)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request) -> Any:
@@ -38,7 +42,7 @@ def create_app() -> FastAPI:
             await get_user(request, None, await bearer_scheme(request))
         except HTTPException as exc:
             login = get_auth_manager().get_url_login(next_url=str(request.url))
-            return HTMLResponse(_LOGIN_NEEDED.format(login=login), status_code=exc.status_code)
+            return HTMLResponse(_LOGIN_NEEDED.format(login=html.escape(login)), status_code=exc.status_code)
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     @app.get("/static/{name}", include_in_schema=False)
@@ -50,9 +54,6 @@ def create_app() -> FastAPI:
     @app.get("/api/overview")
     def overview(viewer: ViewerDep) -> dict[str, Any]:
         """One row per integration and capability the viewer may read, and the 30-day charts."""
-        from ident_ui import figures
-        from ident_ui.catalog import catalog
-
         current, now = catalog(), datetime.now(UTC)
         with _ident_db(current.ident_conn_id) as conn:
             rows = figures.overview(conn, current, viewer, now)
@@ -68,8 +69,6 @@ def create_app() -> FastAPI:
     @app.get("/api/integrations/{integration}")
     def integration_detail(integration: str, viewer: ViewerDep) -> dict[str, Any]:
         """The integration's rejects with their reasons, and its latest leads and calls."""
-        from ident_ui import figures
-
         current, capabilities = _readable(integration, viewer)
         with _ident_db(current.ident_conn_id) as conn:
             return {
@@ -88,8 +87,6 @@ def create_app() -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
         """IDENT's "Подробнее": what was sent and received, newest first, filtered by status."""
-        from ident_ui import figures
-
         current, capabilities = _readable(integration, viewer)
         with _ident_db(current.ident_conn_id) as conn:
             rows = figures.exchange_log_rows(conn, integration, capabilities, viewer, status, limit)
@@ -98,28 +95,31 @@ def create_app() -> FastAPI:
     return app
 
 
-def _readable(integration: str, viewer: Any) -> tuple[Any, list[str]]:
+def _readable(integration: str, viewer: Viewer) -> tuple[Catalog, list[str]]:
     """The catalog and the integration's capabilities the viewer may read; 404 when none (an
     integration one may not read is indistinguishable from one that does not exist)."""
-    from ident_ui.catalog import catalog
-    from ident_ui.figures import readable_capabilities
-
     current = catalog()
-    capabilities = readable_capabilities(current, viewer, integration)
+    capabilities = figures.readable_capabilities(current, viewer, integration)
     if not capabilities:
         raise HTTPException(404, f"No integration {integration!r}")
     return current, capabilities
 
 
+class IdentDatabaseUnavailable(Exception):
+    """The IDENT database's connection is missing or of a type it cannot be."""
+
+
 def _ident_db(conn_id: str):
     """A read-only look at the IDENT database: one connection, nothing written."""
-    from ident_integrations.store.database import IdentDatabase
-
-    return IdentDatabase(conn_id).engine.connect()
+    try:
+        engine = IdentDatabase(conn_id).engine
+    except Exception as exc:  # noqa: BLE001 - no such connection, or a wrong type: the page says which
+        raise IdentDatabaseUnavailable(f"The IDENT database (connection {conn_id!r}) cannot be used: {exc}") from exc
+    return engine.connect()
 
 
 async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
-    """The integrations file or the IDENT database cannot be read: say which, without its internals."""
+    """The integrations file or the IDENT database cannot be read: 503, saying which, without internals."""
     if isinstance(exc, SQLAlchemyError):
         detail = f"The IDENT database cannot be read: {getattr(exc, 'orig', None) or type(exc).__name__}"
     else:

@@ -1,8 +1,9 @@
-"""Patients' phones and names as a viewer without access to connections sees them.
+"""Patients' phones and names as a viewer without access to connections sees them, and credentials
+as nobody sees them.
 
 Whoever may read Airflow's connections already holds every credential of the clinic, so they see
 personal data in full; everyone else sees enough to tell rows apart (the last four digits, the
-initials) and nothing that identifies a patient.
+initials) and nothing that identifies a patient. A key or token quoted in an error is hidden from all.
 """
 
 from __future__ import annotations
