@@ -51,28 +51,52 @@ components() {
 reversed() { components | tr ' ' '\n' | tac; }
 
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
-# A process that runs (a zombie waiting for its reaper does not)
-running() { local state; state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ -n "$state" ] && [ "$state" != Z ]; }
-alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && running "$pid"; }
-# Every process of this stack, whatever forked it: each carries IDENT_STACK=<its home> in its environment.
-stack_pids() {
-  local dir pid
-  for dir in /proc/[0-9]*; do
-    pid=${dir#/proc/}
-    [ "$pid" = $$ ] && continue
-    tr '\0' '\n' 2>/dev/null < "$dir/environ" | grep -qxF "IDENT_STACK=$STACK_HOME" && echo "$pid"
+# /proc/PID/stat from its third field on (state, ppid, pgrp, session, ..., the 20th: start time)
+stat_of() { local stat; stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; echo "${stat##*) }"; }
+# The component's process is the one launch() started: same pid, same start time (a stale pid file's
+# pid reused by something else is left alone), and not a zombie.
+alive() {
+  local pid fields
+  pid=$(pid_of "$1"); [ -n "$pid" ] || return 1
+  fields=($(stat_of "$pid")) || return 1
+  [ "${fields[0]}" != Z ] && [ "${fields[19]}" = "$(cat "$RUN/$1.start" 2>/dev/null)" ]
+}
+# Each component runs in a session of its own (setsid), and so does everything it forks (Celery's
+# pool, the task supervisors and task processes, which only change their process group): the
+# stack's processes are those of its sessions. Not their environment: processes that set their
+# title (Celery, the api-server, redis-server) overwrite it.
+sessions() {
+  local name pid fields
+  for name in $(components); do
+    pid=$(pid_of "$name"); [ -n "$pid" ] || continue
+    if fields=($(stat_of "$pid")) && [ "${fields[19]}" != "$(cat "$RUN/$name.start" 2>/dev/null)" ] \
+      && [ "${fields[3]}" = "$pid" ]; then
+      continue  # the pid is now another session's leader: not ours
+    fi
+    echo "$pid"
   done
-  return 0
+}
+stack_pids() {
+  local sids
+  sids=" $(sessions | tr '\n' ' ')"
+  [ "$sids" = " " ] && return 0
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v sids="$sids" -v me=$$ '{
+    pid = $1; rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
+    if (f[1] != "Z" && pid != me && index(sids, " " f[4] " ")) print pid
+  }'
 }
 
 stop_stack() {
   local name pid left
   [ -d "$RUN" ] || { say "nothing to stop in $STACK_HOME"; return 0; }
-  for name in $(reversed); do
+  for name in $(reversed); do  # the workers first, the broker last
+    alive "$name" || continue
     pid=$(pid_of "$name")
-    [ -n "$pid" ] || continue
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   done
+  left=$(stack_pids)
+  # shellcheck disable=SC2086
+  [ -z "$left" ] || kill -TERM $left 2>/dev/null || true  # what left its process group (task processes)
   for _ in $(seq 1 "$STACK_STOP_TIMEOUT"); do
     left=$(stack_pids)
     [ -z "$left" ] && break
@@ -81,16 +105,13 @@ stop_stack() {
   left=$(stack_pids)
   if [ -n "$left" ]; then
     say "still running after ${STACK_STOP_TIMEOUT}s, killing: $(echo $left)"
-    for name in $(components); do
-      pid=$(pid_of "$name"); [ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null || true
-    done
     # shellcheck disable=SC2086
     kill -KILL $left 2>/dev/null || true
     sleep 1
   fi
-  rm -f "$RUN"/*.pid
   left=$(stack_pids)
   [ -z "$left" ] || die "processes left behind: $(echo $left)"
+  rm -f "$RUN"/*.pid "$RUN"/*.start
   say "stopped (nothing of $STACK_HOME runs)"
 }
 
@@ -145,6 +166,7 @@ PG_URL="postgresql+psycopg2://$STACK_PG_USER@$STACK_PG_HOST:$STACK_PG_PORT/$STAC
 cat > "$STACK_HOME/stack.env" <<EOF
 # Written by scripts/stack.sh start: \`source $STACK_HOME/stack.env\` for the airflow CLI against the stack.
 DEMO_HOME="$STACK_HOME" DEMO_AIRFLOW_PORT=$STACK_AIRFLOW_PORT source "$ROOT/scripts/airflow-env.sh"
+export STACK_HOME="$STACK_HOME" STACK_AIRFLOW_PORT=$STACK_AIRFLOW_PORT
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 export AIRFLOW__CORE__PARALLELISM=${STACK_PARALLELISM:-6}
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$PG_URL"
@@ -161,11 +183,16 @@ chmod 600 "$STACK_HOME/stack.env"
 source "$STACK_HOME/stack.env"
 [ -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ] || echo '{"admin": "admin"}' > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
 
-# Start one component in a session of its own (its pid is its process group), marked IDENT_STACK.
+# Start one component in a session of its own (its pid is its session and process group); its pid
+# and start time go to run/.
 launch() {
   local name=$1; shift
-  IDENT_STACK=$STACK_HOME setsid "$@" > "$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! > "$RUN/$name.pid"
+  local pid fields
+  setsid "$@" > "$LOGS/$name.log" 2>&1 < /dev/null &
+  pid=$!
+  fields=($(stat_of "$pid")) || true
+  echo "${fields[19]:-}" > "$RUN/$name.start"
+  echo "$pid" > "$RUN/$name.pid"
 }
 failed_start() {
   echo "[stack] $1; the last lines of its log:" >&2

@@ -112,12 +112,28 @@ def stack(env: dict[str, str], action: str) -> subprocess.CompletedProcess:
     )
 
 
+def stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat from its third field on (state, ppid, pgrp, session, ...), or None when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def running(pid: int) -> bool:
     """The process exists and is not a zombie (gone, waiting for its reaper)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    fields = stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def in_sessions(sessions: list[int]) -> list[int]:
+    """Running processes of these sessions: each component's, and all it forked (tasks included)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := stat(int(entry.name))) and fields[0] != "Z":
+            if int(fields[3]) in sessions:
+                found.append(int(entry.name))
+    return found
 
 
 def logs_tail(home: Path) -> str:
@@ -171,8 +187,9 @@ def test_celery_stack_runs_every_dag_on_its_queues_worker_and_stops_clean(
     try:
         result = stack(env, "start")
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        pids = [int(path.read_text()) for path in (home / "run").glob("*.pid")]
+        pids[:] = [int(path.read_text()) for path in (home / "run").glob("*.pid")]
         assert len(pids) == 8  # redis, sandbox, api-server, scheduler, dag-processor, triggerer, 2 workers
+        assert all(running(pid) and int(stat(pid)[3]) == pid for pid in pids)  # each leads its session
         assert "CeleryExecutor" in result.stdout
         api = Api(port)
 
@@ -227,6 +244,7 @@ def test_celery_stack_runs_every_dag_on_its_queues_worker_and_stops_clean(
     # Nothing of the stack is left: no recorded process, nothing naming its home, its ports closed
     alive = [pid for pid in pids if running(pid)]
     assert alive == [], alive
+    assert in_sessions(pids) == []  # nothing they forked either (Celery's pool, task processes)
     assert not list((home / "run").glob("*.pid"))
     leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
     assert leftovers == []
