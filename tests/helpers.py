@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -73,3 +74,20 @@ def uis_call_ids(sandbox, account: str, start: datetime, end: datetime) -> set[s
         params["offset"] += params["limit"]
         if params["offset"] >= result["metadata"]["total_items"]:
             return ids
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports free now: the sockets are held open together, so that two
+    services of one stack never get the same port (asked one by one, the kernel may repeat one)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_port() -> int:
+    return free_ports(1)[0]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
 from pathlib import Path
@@ -18,7 +17,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from tests.helpers import connection_json
+from tests.helpers import connection_json, free_port
 from tests.integration import test_reminders
 from tests.integration.test_reminders import received
 
@@ -27,12 +26,6 @@ TENANT = "e2e_alerts"
 ON_CALL = "+79990001122"
 pytestmark = pytest.mark.e2e
 smsc_account = test_reminders.smsc_account  # a fresh SMSC account on connection smsc_test
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,18 +23,12 @@ import pytest
 import yaml
 
 from tests.conftest import mysql_connection_json
-from tests.helpers import connection_json, query, uis_call_ids
+from tests.helpers import connection_json, free_port, query, uis_call_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "ident_calls__bf"
 MOSCOW = ZoneInfo("Europe/Moscow")
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Stack:

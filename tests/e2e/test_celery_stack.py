@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, PG_HOST, PG_PORT, PG_USER
+from tests.helpers import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTED = "site"  # the integration whose tasks go to the clinic's computer
@@ -80,12 +81,6 @@ CONFIG = {
         },
     ],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Api:
@@ -164,13 +159,13 @@ def test_celery_stack_runs_every_dag_on_its_queues_worker_and_stops_clean(
     assert capabilities == set(CAPABILITIES)  # one DAG of every capability, plus the shared DAGs
     assert {"ident_cache_check", "ident_new_leads_example"} <= expected
 
-    port = free_port()
+    port, sandbox_port, redis_port = free_ports(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "IDENT_"))}
     env.update(
         STACK_HOME=str(home),
         STACK_AIRFLOW_PORT=str(port),
-        STACK_SANDBOX_PORT=str(free_port()),
-        STACK_REDIS_PORT=str(free_port()),
+        STACK_SANDBOX_PORT=str(sandbox_port),
+        STACK_REDIS_PORT=str(redis_port),
         STACK_PG_HOST=PG_HOST,
         STACK_PG_PORT=str(PG_PORT),
         STACK_PG_USER=PG_USER,

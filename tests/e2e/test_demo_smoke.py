@@ -9,23 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_demo_stack_loads_leads_with_green_runs(tmp_path):
     # The demo configures Airflow itself; drop what this test process set for its own Airflow.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "IDENT_"))}
+    sandbox_port, airflow_port = free_ports(2)
     env.update(
         DEMO_HOME=str(tmp_path / "airflow"),
-        DEMO_SANDBOX_PORT=str(free_port()),
-        DEMO_AIRFLOW_PORT=str(free_port()),
+        DEMO_SANDBOX_PORT=str(sandbox_port),
+        DEMO_AIRFLOW_PORT=str(airflow_port),
         DEMO_SMOKE_TIMEOUT="420",
     )
     result = subprocess.run(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -35,7 +34,7 @@ from tests.conftest import (
     _scratch_database,
     _unavailable,
 )
-from tests.helpers import query
+from tests.helpers import free_port, query
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -53,12 +52,6 @@ CONFIG = {
         {"name": "telephony", "service": "uis", "conn_id": "uis_main", "leads": {}, "calls": {}},
     ],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the IDENT database's known rows ----------------------------------------------------------------
