@@ -8,7 +8,7 @@
 # with the IDENT database on MariaDB ($STACK_MYSQL_DB) and the demo's connections to the sandbox.
 #
 #   scripts/stack.sh start    start everything (waits until healthy), or say it already runs
-#   scripts/stack.sh stop     SIGTERM every process, then SIGKILL what is left after $STACK_STOP_TIMEOUT s
+#   scripts/stack.sh stop     SIGTERM the workers, then the rest (each up to $STACK_STOP_TIMEOUT s), then SIGKILL what is left
 #   scripts/stack.sh status   each component's pid and state, and the api-server's health (exit 0 = all up)
 #
 # Everything lives under $STACK_HOME (default .airflow/stack): stack.env (source it for the `airflow`
@@ -80,31 +80,45 @@ stack_pids() {
   local sids
   sids=" $(sessions | tr '\n' ' ')"
   [ "$sids" = " " ] && return 0
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v sids="$sids" -v me=$$ '{
+  # processes come and go while cat reads: its failures are not errors (pipefail, set -e)
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v sids="$sids" -v me=$$ '{
     pid = $1; rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
     if (f[1] != "Z" && pid != me && index(sids, " " f[4] " ")) print pid
   }'
 }
 
-stop_stack() {
+# SIGTERM to the given components' process groups and to what left them, then wait for the
+# stack's processes to end (up to $STACK_STOP_TIMEOUT s).
+terminate() {
   local name pid left
-  [ -d "$RUN" ] || { say "nothing to stop in $STACK_HOME"; return 0; }
-  for name in $(reversed); do  # the workers first, the broker last
+  for name in "$@"; do
     alive "$name" || continue
     pid=$(pid_of "$name")
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   done
-  left=$(stack_pids)
-  # shellcheck disable=SC2086
-  [ -z "$left" ] || kill -TERM $left 2>/dev/null || true  # what left its process group (task processes)
   for _ in $(seq 1 "$STACK_STOP_TIMEOUT"); do
-    left=$(stack_pids)
-    [ -z "$left" ] && break
+    left=$(for name in "$@"; do if alive "$name"; then echo "$name"; fi; done)
+    [ -z "$left" ] && return 0
     sleep 1
   done
+}
+
+stop_stack() {
+  local left
+  [ -d "$RUN" ] || { say "nothing to stop in $STACK_HOME"; return 0; }
+  # The workers first, while the api-server, the broker and the databases still answer: a Celery
+  # worker's warm shutdown lets its running tasks finish. Then the rest, the broker last.
+  terminate $(components | tr ' ' '\n' | grep '^worker-')
+  terminate $(reversed | grep -v '^worker-')
   left=$(stack_pids)
+  if [ -n "$left" ]; then  # what left its process group, or outlived the timeout
+    # shellcheck disable=SC2086
+    kill -TERM $left 2>/dev/null || true
+    sleep 3
+    left=$(stack_pids)
+  fi
   if [ -n "$left" ]; then
-    say "still running after ${STACK_STOP_TIMEOUT}s, killing: $(echo $left)"
+    say "still running after SIGTERM, killing: $(echo $left)"
     # shellcheck disable=SC2086
     kill -KILL $left 2>/dev/null || true
     sleep 1
@@ -124,7 +138,7 @@ status_stack() {
   done
   if [ "$up" -gt 0 ]; then
     printf '  health           %s\n' "$(curl -fs "http://127.0.0.1:$STACK_AIRFLOW_PORT/api/v2/monitor/health" 2>/dev/null \
-      | python3 -c 'import json,sys; h=json.load(sys.stdin); print(", ".join(f"{k}: {v.get(\"status\")}" for k, v in h.items()))' 2>/dev/null \
+      | python3 -c 'import json,sys; h=json.load(sys.stdin); print(", ".join(k + ": " + str(v.get("status")) for k, v in h.items()))' 2>/dev/null \
       || echo 'api-server not answering')"
   fi
   [ "$up" = "$total" ] && return 0
