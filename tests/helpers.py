@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 
@@ -91,3 +97,38 @@ def free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def start_group(command: str, cwd: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``bash -c command`` in a process group of its own (so that ``stop_group`` ends all of it),
+    its output into ``log_path``."""
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        ["bash", "-c", command], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def wait_until_up(probe: Callable[[], bool], proc: subprocess.Popen, seconds: float, interval: float) -> bool:
+    """Call ``probe`` until it returns true (an OSError counts as not yet); False when ``proc`` ended
+    or ``seconds`` passed first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if probe():
+                return True
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
+def stop_group(proc: subprocess.Popen | None, timeout: float) -> None:
+    """SIGTERM to the process group ``start_group`` made, SIGKILL once ``timeout`` has passed."""
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

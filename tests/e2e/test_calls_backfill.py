@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import mysql_connection_json
-from tests.helpers import connection_json, free_port, query, uis_call_ids
+from tests.helpers import connection_json, free_port, query, start_group, stop_group, uis_call_ids, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "ident_calls__bf"
@@ -51,32 +50,20 @@ class Stack:
     def __enter__(self) -> Stack:
         self.home.mkdir(parents=True)
         (self.home / "demo-passwords.json").write_text('{"admin": "admin"}')
-        log = open(self.home / "standalone.log", "wb")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            ["bash", "-c", "source scripts/airflow-env.sh && exec airflow standalone"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                self.token = self.api("/auth/token", {"username": "admin", "password": "admin"})["access_token"]
-                if self.api("/api/v2/monitor/health")["scheduler"]["status"] == "healthy":
-                    return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                pytest.fail("airflow standalone did not start:\n" + self.log_tail(), pytrace=False)
-            time.sleep(2)
+        command = "source scripts/airflow-env.sh && exec airflow standalone"
+        self.proc = start_group(command, ROOT, self.env, self.home / "standalone.log")
+
+        def healthy() -> bool:
+            self.token = self.api("/auth/token", {"username": "admin", "password": "admin"})["access_token"]
+            return self.api("/api/v2/monitor/health")["scheduler"]["status"] == "healthy"
+
+        if not wait_until_up(healthy, self.proc, seconds=240, interval=2):
+            self.__exit__()
+            pytest.fail("airflow standalone did not start:\n" + self.log_tail(), pytrace=False)
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, timeout=60)
 
     def log_tail(self) -> str:
         """The end of the stack's log and of the newest task log (where a task's own error is)."""

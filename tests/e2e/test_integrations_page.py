@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -34,7 +32,7 @@ from tests.conftest import (
     _scratch_database,
     _unavailable,
 )
-from tests.helpers import free_port, query
+from tests.helpers import free_port, query, start_group, stop_group, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -170,31 +168,19 @@ class ApiServer:
         assert result.returncode == 0, f"airflow {args[:2]}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
     def __enter__(self) -> ApiServer:
-        log = open(self.home / "api-server.log", "wb")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            ["bash", "-c", self._shell("exec airflow api-server")],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                self.tokens = {user: self.login(user) for user in USERS}
-                return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                pytest.fail("airflow api-server did not start:\n" + self.log_tail(), pytrace=False)
-            time.sleep(1)
+        self.proc = start_group(self._shell("exec airflow api-server"), ROOT, self.env, self.home / "api-server.log")
+
+        def logged_in() -> bool:
+            self.tokens = {user: self.login(user) for user in USERS}
+            return True
+
+        if not wait_until_up(logged_in, self.proc, seconds=120, interval=1):
+            self.__exit__()
+            pytest.fail("airflow api-server did not start:\n" + self.log_tail(), pytrace=False)
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc, timeout=30)
 
     def log_tail(self) -> str:
         return (self.home / "api-server.log").read_text(errors="replace")[-3000:]
