@@ -149,11 +149,16 @@ def _ui_link(path: str) -> str:
     return conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/") + path
 
 
-class FailureAlert:
-    """A task's ``on_failure_callback``: one alert per failed run of the integration's DAG."""
+SHARED_LABEL = "all integrations"  # what a DAG shared across integrations is called in its alerts
 
-    def __init__(self, settings: ResolvedCapability):
+
+class FailureAlert:
+    """A task's ``on_failure_callback``: one alert per failed run of the integration's DAG. A DAG
+    shared across integrations alerts on the channels of the ``settings`` it was given, as theirs."""
+
+    def __init__(self, settings: ResolvedCapability, shared: bool = False):
         self.settings = settings
+        self.integration = SHARED_LABEL if shared else settings.integration
 
     def __call__(self, context: dict[str, Any]) -> None:
         ti = context["ti"]
@@ -165,7 +170,7 @@ class FailureAlert:
             return
         alert = Alert(
             "failure",
-            self.settings.integration,
+            self.integration,
             ti.dag_id,
             first_line(context.get("exception")),
             task_id=ti.task_id,
@@ -206,8 +211,8 @@ def log_failure(context: dict[str, Any]) -> None:
     )
 
 
-def failure_callbacks(settings: ResolvedCapability) -> list[Any]:
-    return [log_failure, FailureAlert(settings)]
+def failure_callbacks(settings: ResolvedCapability, shared: bool = False) -> list[Any]:
+    return [log_failure, FailureAlert(settings, shared)]
 
 
 def watch_last_tasks(dag: DAG, settings: ResolvedCapability) -> None:
@@ -314,7 +319,7 @@ their own, from their tasks. A stopped scheduler stops this DAG too: run `ident 
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
-        default_args=default_args(watched[0]),
+        default_args=default_args(watched[0], shared=True),
         tags=["ident", "alerts"],
         doc_md=doc,
     ) as dag:

@@ -149,7 +149,7 @@ Settings: `cache_check:` in the integrations file (`enabled`, `days`, `at`).
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
-        default_args=default_args(checks[0][0]),
+        default_args=default_args(checks[0][0], shared=True),
         tags=["ident", "cache_check"],
         doc_md=doc,
     ) as dag:

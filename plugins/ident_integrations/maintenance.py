@@ -78,7 +78,7 @@ Settings: `retention:` in the integrations file (`enabled`, `days`, `at`, `batch
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
-        default_args=default_args(settings),
+        default_args=default_args(settings, shared=True),
         tags=["ident", "maintenance"],
         doc_md=doc,
     ) as dag:

@@ -30,7 +30,7 @@ def build_dag(config: ConfigBase) -> DAG | None:
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
-        default_args=default_args(leads[0]),
+        default_args=default_args(leads[0], shared=True),
         tags=["ident", "leads", "example"],
         doc_md=__doc__,
     ) as dag:

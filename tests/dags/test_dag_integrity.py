@@ -186,3 +186,16 @@ def test_each_capability_has_its_own_dag_file_and_no_file_builds_another_part(ba
     for dag_id, dag in bag.dags.items():
         capability = dag_id.removeprefix("ident_").split("__")[0] if "__" in dag_id else "shared"
         assert Path(dag.fileloc).stem == f"ident_{capability}", dag_id
+
+
+def test_the_shared_dags_alert_as_all_integrations(bag):
+    from ident_integrations.alerts import SHARED_LABEL, FailureAlert
+
+    for dag_id in ("ident_alerts", "ident_cache_check", "ident_maintenance", "ident_new_leads_example"):
+        for task in bag.dags[dag_id].tasks:
+            (alert,) = [callback for callback in task.on_failure_callback if isinstance(callback, FailureAlert)]
+            assert alert.integration == SHARED_LABEL, (dag_id, task.task_id)
+    (lead_alert,) = [
+        c for c in bag.dags["ident_leads__site"].tasks[0].on_failure_callback if isinstance(c, FailureAlert)
+    ]
+    assert lead_alert.integration == "site"

@@ -36,7 +36,9 @@ class Capability:
     check: Callable[..., Any] | None = None
 
 
-def default_args(settings: ResolvedCapability) -> dict[str, Any]:
+def default_args(settings: ResolvedCapability, shared: bool = False) -> dict[str, Any]:
+    """What every task of ``settings``' DAG gets; ``shared``: a DAG across integrations, which takes
+    the task and alert settings of ``settings`` (its first integration) and names none in alerts."""
     task = settings.task
     args: dict[str, Any] = {
         "owner": task.owner,
@@ -45,7 +47,7 @@ def default_args(settings: ResolvedCapability) -> dict[str, Any]:
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": TASK_TIMEOUT,
-        "on_failure_callback": failure_callbacks(settings),
+        "on_failure_callback": failure_callbacks(settings, shared),
     }
     if task.queue:  # the workers of that queue run this integration's tasks (CeleryExecutor)
         args["queue"] = task.queue
