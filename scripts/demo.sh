@@ -132,6 +132,8 @@ done
 cat <<EOF
 
   Airflow UI     http://localhost:$AIRFLOW__API__PORT   login: admin / admin
+  Integrations   http://localhost:$AIRFLOW__API__PORT/plugin/ident-integrations   (status, exchange log, rejects, charts)
+  Alerts         DAG ident_alerts (lag, every 5 min); channels: alerts: in include/integrations.yaml
   Sandbox        http://127.0.0.1:$SANDBOX_PORT/_sandbox/docs   (fault switches: sandbox/README.md)
   IDENT database $IDENT_DB (SQLite)
   Lead DAGs      ident_leads__site, ident_leads__landing (clinic service), ident_leads__telephony (UIS),
