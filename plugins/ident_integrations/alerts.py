@@ -263,7 +263,9 @@ def check_lag(config: ConfigBase, now: datetime | None = None) -> LagCheck:
     result = LagCheck(watched=len(watched))
     if not watched:
         return result
-    store = AlertStore(IdentDatabase(config.clinic.ident_conn_id))
+    db = IdentDatabase(config.clinic.ident_conn_id)
+    db.ensure_schema()  # the lag check may be the first to touch a new IDENT database
+    store = AlertStore(db)
     health = store.health([settings.dag_id for settings, _ in watched], now)
     for settings, limit in watched:
         state = health[settings.dag_id]
