@@ -1,7 +1,9 @@
-"""What the HTTP hooks of the services share: the connection read once (the base URL from host and
-port by the service's own rule, the secret from the password, the extras), one session with the
-connection's extras as the HTTP provider applies them, the timeout from the task's settings or the
-connection's ``timeout`` extra, and the request settings and exchange recorder every hook takes."""
+"""What the hooks of the services share: the request settings and exchange recorder every hook
+takes (:class:`ServiceHook` for those built on an official client or a database driver); and for
+the HTTP hooks (:class:`ServiceHttpHook`) the connection read once (the base URL from host and port
+by the service's own rule, the secret from the password, the extras), one session with the
+connection's extras as the HTTP provider applies them, and the timeout from the task's settings or
+the connection's ``timeout`` extra."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
+from airflow.sdk import BaseHook
 
 from ident_hooks.exchange import ExchangeRecorder, ServiceAuthError, call_with_retries, redact_text, timed_request
 
@@ -52,6 +55,30 @@ def raise_error_object(
     error = error_of(body)
     if error is not None:
         raise to_error(error)
+
+
+class ServiceHook(BaseHook):
+    """A service's hook that is not an HTTP one (DaData's and Google's official clients, the clinic's
+    database): the connection id under the subclass's ``conn_name_attr``, and the request settings
+    and exchange recorder, as :class:`ServiceHttpHook` keeps them."""
+
+    DEFAULT_TIMEOUT_SECONDS: ClassVar[float] = 45.0  # IDENT's default
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
+        request_attempts: int = 4,
+        request_backoff_seconds: float = 2.0,
+        on_exchange: ExchangeRecorder | None = None,
+    ) -> None:
+        super().__init__()
+        setattr(self, self.conn_name_attr, conn_id or self.default_conn_name)
+        self.timeout_seconds = timeout_seconds
+        self.request_attempts = request_attempts
+        self.request_backoff_seconds = request_backoff_seconds
+        self.on_exchange = on_exchange
 
 
 class ServiceHttpHook(HttpHook):

@@ -24,13 +24,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import BaseHook
 from sqlalchemy import Engine, MetaData, Table, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
+from ident_hooks.base import ServiceHook
 from ident_hooks.exchange import (
     Exchange,
-    ExchangeRecorder,
     ServiceAuthError,
     ServiceResponseError,
     TransientServiceError,
@@ -48,7 +47,7 @@ _TRANSIENT_WORDS = (
 )  # fmt: skip
 
 
-class ClinicDbHook(BaseHook):
+class ClinicDbHook(ServiceHook):
     """Reads rows of one table of the clinic's own database, window by window, page by page.
 
     Connection faults (the server gone, a timeout, a deadlock) are retried with backoff; a refused
@@ -63,21 +62,8 @@ class ClinicDbHook(BaseHook):
 
     INSERT_CHUNK = 1000  # rows per INSERT of replace_rows (a class attribute, so a test can lower it)
 
-    def __init__(
-        self,
-        clinic_db_conn_id: str = default_conn_name,
-        *,
-        timeout_seconds: float | None = None,
-        request_attempts: int = 4,
-        request_backoff_seconds: float = 2.0,
-        on_exchange: ExchangeRecorder | None = None,
-    ) -> None:
-        super().__init__()
-        self.clinic_db_conn_id = clinic_db_conn_id
-        self.timeout_seconds = timeout_seconds
-        self.request_attempts = request_attempts
-        self.request_backoff_seconds = request_backoff_seconds
-        self.on_exchange = on_exchange
+    def __init__(self, clinic_db_conn_id: str = default_conn_name, **settings: Any) -> None:
+        super().__init__(clinic_db_conn_id, **settings)
         self._engine: Engine | None = None
         self._tables: dict[str, Table] = {}
 

@@ -27,13 +27,11 @@ import time
 from typing import Any
 
 import httpx
-from airflow.sdk import BaseHook
 from dadata.sync import CleanClient, ProfileClient
 
-from ident_hooks.base import service_url
+from ident_hooks.base import ServiceHook, service_url
 from ident_hooks.exchange import (
     Exchange,
-    ExchangeRecorder,
     ServiceAuthError,
     ServiceResponseError,
     TransientServiceError,
@@ -84,7 +82,7 @@ class _Profile(ProfileClient):
         return super()._get(url, data, timeout=self.timeout)
 
 
-class DadataHook(BaseHook):
+class DadataHook(ServiceHook):
     """DaData's Cleaner through the official package: :meth:`clean_address`, :meth:`balance`."""
 
     conn_name_attr = "dadata_conn_id"
@@ -92,23 +90,8 @@ class DadataHook(BaseHook):
     conn_type = "ident_dadata"
     hook_name = "IDENT: DaData address standardisation"
 
-    DEFAULT_TIMEOUT_SECONDS = 45.0  # IDENT's default
-
-    def __init__(
-        self,
-        dadata_conn_id: str = default_conn_name,
-        *,
-        timeout_seconds: float | None = None,
-        request_attempts: int = 4,
-        request_backoff_seconds: float = 2.0,
-        on_exchange: ExchangeRecorder | None = None,
-    ) -> None:
-        super().__init__()
-        self.dadata_conn_id = dadata_conn_id
-        self.timeout_seconds = timeout_seconds
-        self.request_attempts = request_attempts
-        self.request_backoff_seconds = request_backoff_seconds
-        self.on_exchange = on_exchange
+    def __init__(self, dadata_conn_id: str = default_conn_name, **settings: Any) -> None:
+        super().__init__(dadata_conn_id, **settings)
         self.requests_sent = 0  # every HTTP attempt to the Cleaner (each one is paid)
         self._secrets: tuple[str | None, ...] = ()
         self._cleaner: _Cleaner | None = None

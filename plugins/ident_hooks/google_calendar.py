@@ -31,11 +31,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httplib2
-from airflow.sdk import BaseHook
 
+from ident_hooks.base import ServiceHook
 from ident_hooks.exchange import (
     Exchange,
-    ExchangeRecorder,
     ServiceAuthError,
     ServiceResponseError,
     TransientServiceError,
@@ -125,7 +124,7 @@ class _RecordingHttp(httplib2.Http):
             self._log.info("Google %s %s -> %s in %d ms", method, url, status if status else error, duration_ms)
 
 
-class GoogleCalendarHook(BaseHook):
+class GoogleCalendarHook(ServiceHook):
     """Events of Google calendars: :meth:`list_events`, :meth:`insert_event`, :meth:`patch_event`,
     :meth:`update_event`, :meth:`delete_event`, :meth:`test_connection`."""
 
@@ -134,23 +133,8 @@ class GoogleCalendarHook(BaseHook):
     conn_type = "ident_google_calendar"
     hook_name = "IDENT: Google Calendar"
 
-    DEFAULT_TIMEOUT_SECONDS = 45.0
-
-    def __init__(
-        self,
-        google_calendar_conn_id: str = default_conn_name,
-        *,
-        timeout_seconds: float | None = None,
-        request_attempts: int = 4,
-        request_backoff_seconds: float = 2.0,
-        on_exchange: ExchangeRecorder | None = None,
-    ) -> None:
-        super().__init__()
-        self.google_calendar_conn_id = google_calendar_conn_id
-        self.timeout_seconds = timeout_seconds
-        self.request_attempts = request_attempts
-        self.request_backoff_seconds = request_backoff_seconds
-        self.on_exchange = on_exchange
+    def __init__(self, google_calendar_conn_id: str = default_conn_name, **settings: Any) -> None:
+        super().__init__(google_calendar_conn_id, **settings)
         self.base_url = ""
         self.client_email = ""
         self._service: Any = None
