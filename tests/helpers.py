@@ -132,3 +132,23 @@ def stop_group(proc: subprocess.Popen | None, timeout: float) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def parse_dags() -> dict:
+    """The DAGs of the real DAG files, parsed for the integrations file the environment names; the
+    test fails on an import error."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags
+
+
+def dags_for(config: dict, tmp_path: Path, monkeypatch) -> dict:
+    """``config`` written as the integrations file (IDENT_INTEGRATIONS_FILE) and the DAGs of it."""
+    import yaml
+
+    path = tmp_path / "integrations.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
+    return parse_dags()

@@ -10,18 +10,16 @@ import email
 import json
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
 import yaml
 
-from tests.helpers import connection_json, free_port
+from tests.helpers import connection_json, free_port, parse_dags
 from tests.integration import test_reminders
 from tests.integration.test_reminders import received
 
-ROOT = Path(__file__).resolve().parents[2]
 TENANT = "e2e_alerts"
 ON_CALL = "+79990001122"
 pytestmark = pytest.mark.e2e
@@ -75,13 +73,10 @@ def write_config(tmp_path, monkeypatch, conn_id: str, **leads) -> dict:
 
 @pytest.fixture
 def lead_dag(airflow_metadata_db, sandbox, clinic_conn, ident_mysql, tmp_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     start = (sandbox.start_time - timedelta(days=1)).date().isoformat()
     write_config(tmp_path, monkeypatch, clinic_conn(sandbox, TENANT, conn_id="clinic_alerts"), start_date=start)
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    yield bag.dags["ident_leads__site"]
+    dags = parse_dags()
+    yield dags["ident_leads__site"]
     sandbox.reset_faults("clinic_http")
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from ident_integrations.records.patients import Patient
 from ident_integrations.records.schedule import Appointment, Branch, Doctor
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, dags_for, query
 
-ROOT = Path(__file__).resolve().parents[2]
 MSK = ZoneInfo("Europe/Moscow")
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +32,6 @@ def task_result(dag_run) -> dict:
 
 @pytest.fixture
 def calendar_dag(airflow_metadata_db, sandbox, ident_mysql, tmp_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     from ident_integrations.store.database import IdentDatabase
     from ident_integrations.store.schedule import ScheduleStore
 
@@ -63,12 +58,8 @@ def calendar_dag(airflow_metadata_db, sandbox, ident_mysql, tmp_path, monkeypatc
         "integrations": [{"name": "gcal", "service": "google_calendar", "conn_id": "gc_e2e",
                           "calendar": {"calendar_ids": {12: "smirnova-e2e@group.calendar.google.com"}}}],
     }  # fmt: skip
-    path = tmp_path / "integrations.yaml"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    yield bag.dags["ident_calendar__gcal"]
+    dags = dags_for(config, tmp_path, monkeypatch)
+    yield dags["ident_calendar__gcal"]
     sandbox._control("DELETE", "/google_calendar/state")
 
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
-from tests.helpers import connection_json, query, uis_call_ids
+from tests.helpers import connection_json, dags_for, query, uis_call_ids
 
-ROOT = Path(__file__).resolve().parents[2]
 MOSCOW = ZoneInfo("Europe/Moscow")
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +23,6 @@ def clinic_day(days_ago: int) -> datetime:
 def dags(airflow_metadata_db, sandbox, ident_mysql, tmp_path, monkeypatch):
     """A function(**calls) -> (the DAGs of the real DAG file, the account): integration ``tel`` on a
     fresh UIS account with that ``calls:`` block."""
-    from airflow.dag_processing.dagbag import DagBag
 
     accounts = []
 
@@ -40,12 +36,7 @@ def dags(airflow_metadata_db, sandbox, ident_mysql, tmp_path, monkeypatch):
             "defaults": {"request_backoff_seconds": 0.05, "task_retries": 0},
             "integrations": [{"name": "tel", "service": "uis", "conn_id": "uis_tel", "calls": calls}],
         }
-        path = tmp_path / "integrations.yaml"
-        path.write_text(yaml.safe_dump(config))
-        monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-        bag = DagBag(dag_folder=str(ROOT / "dags"))
-        assert not bag.import_errors, bag.import_errors
-        return bag.dags, account
+        return dags_for(config, tmp_path, monkeypatch), account
 
     yield make
     for account in accounts:

@@ -4,14 +4,11 @@ the sandbox over HTTP; a second run sends nothing; a refused key fails the run a
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, dags_for, query
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
@@ -26,8 +23,6 @@ def task_result(dag_run) -> dict:
 
 @pytest.fixture
 def geocoding_dag(airflow_metadata_db, sandbox, ident_mysql, tmp_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     from ident_integrations.store.database import IdentDatabase
 
     IdentDatabase("ident_db").ensure_schema()
@@ -45,12 +40,8 @@ def geocoding_dag(airflow_metadata_db, sandbox, ident_mysql, tmp_path, monkeypat
         "integrations": [{"name": "geo", "service": "dadata", "conn_id": "geo_test", "geocoding": {
             "clinic_lat": 55.7648, "clinic_lon": 37.6050, "max_distance_km": 50, "batch_size": 2}}],
     }  # fmt: skip
-    path = tmp_path / "integrations.yaml"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    yield bag.dags["ident_geocoding__geo"]
+    dags = dags_for(config, tmp_path, monkeypatch)
+    yield dags["ident_geocoding__geo"]
     sandbox._control("DELETE", "/dadata/faults")
 
 

@@ -4,14 +4,11 @@ and the IDENT database on MariaDB."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.helpers import query
+from tests.helpers import dags_for, query
 
-ROOT = Path(__file__).resolve().parents[2]
 TENANT = "e2e_site"
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +16,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def lead_dag(airflow_metadata_db, sandbox, clinic_conn, ident_mysql, tmp_path, monkeypatch):
     """ident_leads__site from the real DAG file, configured by a test integrations file."""
-    from airflow.dag_processing.dagbag import DagBag
 
     config = {
         "defaults": {"request_backoff_seconds": 0.05, "task_retries": 0},
@@ -32,12 +28,8 @@ def lead_dag(airflow_metadata_db, sandbox, clinic_conn, ident_mysql, tmp_path, m
             }
         ],
     }
-    path = tmp_path / "integrations.yaml"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    yield bag.dags["ident_leads__site"]
+    dags = dags_for(config, tmp_path, monkeypatch)
+    yield dags["ident_leads__site"]
     sandbox.reset_faults("clinic_http")
 
 

@@ -10,19 +10,16 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-import yaml
 
 from tests.conftest import MYSQL_HOST, MYSQL_PORT, _mysql_connect, mysql_connection_json
 from tests.e2e.test_lead_dag import asset_events, import_result
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, dags_for, query
 
-ROOT = Path(__file__).resolve().parents[2]
 CONN_ID = "lead_source"
 TIMEOUT_SECONDS = 1.5  # the run's request timeout; the slow answer comes later than this
 SLOW_MS = 2500
@@ -314,7 +311,6 @@ def source(request, sandbox, monkeypatch):
 @pytest.fixture
 def lead_dag(airflow_metadata_db, source, ident_mysql, tmp_path, monkeypatch):
     """ident_leads__<service> from the real DAG file, configured by a test integrations file."""
-    from airflow.dag_processing.dagbag import DagBag
 
     config = {
         "defaults": {
@@ -325,12 +321,8 @@ def lead_dag(airflow_metadata_db, source, ident_mysql, tmp_path, monkeypatch):
             {"name": source.service, "service": source.service, "conn_id": CONN_ID, "leads": source.leads_block()}
         ],
     }  # fmt: skip
-    path = tmp_path / "integrations.yaml"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[f"ident_leads__{source.service}"]
+    dags = dags_for(config, tmp_path, monkeypatch)
+    return dags[f"ident_leads__{source.service}"]
 
 
 def stored_ids(conn) -> list[str]:

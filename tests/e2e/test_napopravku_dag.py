@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import yaml
 
 from ident_hooks.napopravku import NaPopravkuHook
 from ident_integrations.records.leads import validate_leads
 from ident_integrations.services.napopravku import acknowledge, appointment_ticket
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, dags_for, query
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
@@ -51,19 +48,13 @@ def np_account(sandbox, monkeypatch):
 
 @pytest.fixture
 def np_dag(airflow_metadata_db, np_account, ident_mysql, tmp_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     config = {
         "defaults": {"request_backoff_seconds": 0.05, "task_retries": 0},
         "integrations": [{"name": "np", "service": "napopravku", "conn_id": "np_test", "leads": {}}],
     }
-    path = tmp_path / "integrations.yaml"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    assert "ident_cache_check" not in bag.dags  # appointments cannot be re-pulled by day
-    return bag.dags["ident_leads__np"]
+    dags = dags_for(config, tmp_path, monkeypatch)
+    assert "ident_cache_check" not in dags  # appointments cannot be re-pulled by day
+    return dags["ident_leads__np"]
 
 
 def test_appointments_are_stored_then_acknowledged_and_refused_with_the_reason(

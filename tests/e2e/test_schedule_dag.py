@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from ident_integrations.records.schedule import Appointment, Branch, Doctor, WorkInterval
 from tests.e2e.test_lead_dag import import_result
 from tests.e2e.test_napopravku_dag import appointment
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, dags_for, query
 
-ROOT = Path(__file__).resolve().parents[2]
 MSK = ZoneInfo("Europe/Moscow")
 pytestmark = pytest.mark.e2e
 
@@ -76,8 +73,6 @@ def clinic_schedule(ident_mysql):
 
 @pytest.fixture
 def schedule_dags(airflow_metadata_db, accounts, clinic_schedule, tmp_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     config = {
         "defaults": {"request_backoff_seconds": 0.05, "task_retries": 0},
         "integrations": [
@@ -85,12 +80,8 @@ def schedule_dags(airflow_metadata_db, accounts, clinic_schedule, tmp_path, monk
             {"name": "pd", "service": "prodoctorov", "conn_id": "pr_test", "schedule": {"use_rules": True}},
         ],
     }
-    path = tmp_path / "integrations.yaml"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags["ident_schedule__np"], bag.dags["ident_schedule__pd"]
+    dags = dags_for(config, tmp_path, monkeypatch)
+    return dags["ident_schedule__np"], dags["ident_schedule__pd"]
 
 
 def push_result(dag_run) -> dict:

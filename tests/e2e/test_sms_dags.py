@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, parse_dags, query
 from tests.integration import test_reminders
 from tests.integration.test_reminders import received, write_clinic
 
-ROOT = Path(__file__).resolve().parents[2]
 IDENT = str(Path(sys.executable).with_name("ident"))
 pytestmark = pytest.mark.e2e
 smsc_account = test_reminders.smsc_account  # the fixture: a fresh SMSC account on connection smsc_test
@@ -39,12 +38,9 @@ def write_config(tmp_path, monkeypatch, conn_id: str = "smsc_test") -> Path:
 
 
 def dags(tmp_path, monkeypatch, conn_id: str = "smsc_test") -> dict:
-    from airflow.dag_processing.dagbag import DagBag
-
     write_config(tmp_path, monkeypatch, conn_id)
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags
+    dags = parse_dags()
+    return dags
 
 
 def task_result(dag_run, task_id: str) -> dict:

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, dags_for, query
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
@@ -31,8 +28,6 @@ def top32_account(sandbox, monkeypatch):
 
 @pytest.fixture
 def top32_dag(airflow_metadata_db, sandbox, top32_account, ident_mysql, tmp_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     start = (sandbox.start_time - timedelta(days=4)).date().isoformat()
     config = {
         "defaults": {"request_backoff_seconds": 0.05, "request_attempts": 6, "timeout_seconds": 1, "task_retries": 0},
@@ -40,13 +35,9 @@ def top32_dag(airflow_metadata_db, sandbox, top32_account, ident_mysql, tmp_path
             {"name": "top", "service": "top32", "conn_id": "top32_e2e", "leads": {"start_date": start}},
         ],
     }
-    path = tmp_path / "integrations.yaml"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    assert "leads__top" in {task.task_id for task in bag.dags["ident_cache_check"].tasks}  # can re-pull a day
-    return bag.dags["ident_leads__top"]
+    dags = dags_for(config, tmp_path, monkeypatch)
+    assert "leads__top" in {task.task_id for task in dags["ident_cache_check"].tasks}  # can re-pull a day
+    return dags["ident_leads__top"]
 
 
 def import_result(dag_run) -> dict:
