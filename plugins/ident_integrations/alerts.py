@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -123,23 +124,16 @@ def deliver(alert: Alert, channels: AlertSettings) -> list[str]:
     return problems
 
 
-def _store(settings: ResolvedCapability) -> AlertStore | None:
+def _remember(settings: ResolvedCapability, action: Callable[[AlertStore], Any]) -> Any:
+    """``action`` on the alerts' memory in the IDENT database; None when that database fails it
+    (logged: a failure alert then goes out anyway)."""
     from ident_integrations.store.alerts import AlertStore
     from ident_integrations.store.database import IdentDatabase
 
     try:
-        return AlertStore(IdentDatabase(settings.ident_conn_id))
+        return action(AlertStore(IdentDatabase(settings.ident_conn_id)))
     except Exception as exc:  # noqa: BLE001 - the alert must go out even so
-        log.error("IDENT ALERT state unavailable (%s): sending without it", first_line(exc))
-        return None
-
-
-def _remembered(action: str, call: Any) -> Any:
-    """``call()``, or None when the IDENT database fails it (logged; the caller sends anyway)."""
-    try:
-        return call()
-    except Exception as exc:  # noqa: BLE001
-        log.error("IDENT ALERT state could not be %s (%s): sending without it", action, first_line(exc))
+        log.error("IDENT ALERT state unavailable (%s): going on without it", first_line(exc))
         return None
 
 
@@ -162,9 +156,8 @@ class FailureAlert:
 
     def __call__(self, context: dict[str, Any]) -> None:
         ti = context["ti"]
-        store = _store(self.settings)
         now = datetime.now(UTC)
-        claimed = _remembered("updated", lambda: store.claim_failure(ti.dag_id, ti.run_id, now)) if store else None
+        claimed = _remember(self.settings, lambda store: store.claim_failure(ti.dag_id, ti.run_id, now))
         if claimed is False:
             log.info("IDENT ALERT for run %s already sent: not again", ti.run_id)
             return
@@ -189,10 +182,7 @@ class SuccessNote:
 
     def __call__(self, context: dict[str, Any]) -> None:
         ti = context["ti"]
-        store = _store(self.settings)
-        if store is None:
-            return
-        closed = _remembered("updated", lambda: store.record_success(ti.dag_id, ti.run_id, datetime.now(UTC)))
+        closed = _remember(self.settings, lambda store: store.record_success(ti.dag_id, ti.run_id, datetime.now(UTC)))
         if closed and self.settings.alerts.recovery:
             what = f"run {ti.run_id} succeeded after the {closed} alert"
             link = _ui_link(f"/dags/{ti.dag_id}/runs/{ti.run_id}")

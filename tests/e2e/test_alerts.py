@@ -170,3 +170,22 @@ def test_a_channel_that_cannot_send_is_reported_and_the_other_still_sends(
     (problem,) = check_lag(config, now + timedelta(minutes=20)).problems
     assert problem.startswith("e-mail through alert_smtp: ")
     assert texts(sandbox, smsc_account)[0].startswith("IDENT LAGGING: site")  # the SMS went all the same
+
+
+def test_a_failure_alert_goes_out_when_the_ident_database_is_down(
+    sandbox, smsc_account, mailbox, clinic_conn, tmp_path, monkeypatch
+):
+    from ident_integrations.alerts import FailureAlert
+    from ident_integrations.config import load_config
+
+    monkeypatch.setenv(  # nothing listens there: the alerts' memory cannot be reached
+        "AIRFLOW_CONN_IDENT_DB", connection_json(conn_type="mysql", host="127.0.0.1", port=free_port(), login="root")
+    )
+    write_config(tmp_path, monkeypatch, clinic_conn(sandbox, TENANT, conn_id="clinic_alerts"))
+    ti = SimpleNamespace(
+        dag_id="ident_leads__site", run_id="manual__1", task_id="import_leads", try_number=3, log_url="http://ui/log"
+    )
+    FailureAlert(load_config().resolve("site", "leads"))({"ti": ti, "exception": RuntimeError("IDENT DB down")})
+    (mail,) = mailbox
+    assert mail["Subject"] == "[IDENT] FAILED: site — ident_leads__site, task import_leads, try 3"
+    assert texts(sandbox, smsc_account)[0].startswith("IDENT FAILED: site — ident_leads__site, task import_leads")
