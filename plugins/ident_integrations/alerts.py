@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from ident_integrations.config import AlertSettings, ResolvedCapability
 
@@ -185,7 +186,7 @@ class SuccessNote:
         closed = _remember(self.settings, lambda store: store.record_success(ti.dag_id, ti.run_id, datetime.now(UTC)))
         if closed and self.settings.alerts.recovery:
             what = f"run {ti.run_id} succeeded after the {closed} alert"
-            link = _ui_link(f"/dags/{ti.dag_id}/runs/{ti.run_id}")
+            link = _ui_link(f"/dags/{ti.dag_id}/runs/{quote(ti.run_id)}")  # quoted as Airflow's log_url
             deliver(Alert("recovery", self.settings.integration, ti.dag_id, what, link=link), self.settings.alerts)
 
 

@@ -112,6 +112,8 @@ def test_a_failing_service_alerts_once_per_failed_run_and_once_on_recovery(
     assert len(mailbox) == 3
     assert mailbox[2]["Subject"] == "[IDENT] RECOVERED: site — ident_leads__site"
     assert f"run {recovered.run_id} succeeded after the failure alert" in mailbox[2].get_body(("html",)).get_content()
+    run_link = f"http://localhost:8080/dags/ident_leads__site/runs/{quote(recovered.run_id)}"
+    assert run_link in mailbox[2].get_body(("html",)).get_content()
     assert texts(sandbox, smsc_account)[2].startswith("IDENT RECOVERED: site — ident_leads__site: ")
 
     assert lead_dag.test().state == "success"  # nothing to recover from: no message
