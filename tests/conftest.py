@@ -210,3 +210,16 @@ def airflow_postgres_url():
         with server.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         server.close()
+
+
+@pytest.fixture
+def smsc_account(sandbox, monkeypatch):
+    """A fresh SMSC account in the sandbox (its own login) on connection smsc_test; statuses final at once."""
+    login = f"rem-{uuid.uuid4().hex[:8]}"
+    extra = json.dumps({"busy_retry_seconds": 0.05})
+    host = f"{sandbox.base_url}/smsc"
+    monkeypatch.setenv("AIRFLOW_CONN_SMSC_TEST", connection_json(
+        conn_type="ident_smsc", host=host, login=login, password=sandbox.key, extra=extra))  # fmt: skip
+    sandbox._control("POST", f"/smsc/{login}/timing", json={"queued_seconds": 0, "final_seconds": 0})
+    yield login
+    sandbox._control("DELETE", f"/smsc/{login}/state")

@@ -152,3 +152,8 @@ def dags_for(config: dict, tmp_path: Path, monkeypatch) -> dict:
     path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("IDENT_INTEGRATIONS_FILE", str(path))
     return parse_dags()
+
+
+def smsc_messages(sandbox, login: str) -> list[dict]:
+    """What the sandbox's SMSC account ``login`` received (SMS and e-mails), in order."""
+    return sandbox._control("GET", f"/smsc/{login}/messages")["messages"]

@@ -16,14 +16,11 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from tests.helpers import connection_json, free_port, parse_dags
-from tests.integration import test_reminders
-from tests.integration.test_reminders import received
+from tests.helpers import connection_json, free_port, parse_dags, smsc_messages
 
 TENANT = "e2e_alerts"
 ON_CALL = "+79990001122"
 pytestmark = pytest.mark.e2e
-smsc_account = test_reminders.smsc_account  # a fresh SMSC account on connection smsc_test
 
 
 @pytest.fixture
@@ -81,7 +78,7 @@ def lead_dag(airflow_metadata_db, sandbox, clinic_conn, ident_mysql, tmp_path, m
 
 
 def texts(sandbox, login: str) -> list[str]:
-    return [message["text"] for message in received(sandbox, login)]
+    return [message["text"] for message in smsc_messages(sandbox, login)]
 
 
 def test_a_failing_service_alerts_once_per_failed_run_and_once_on_recovery(
@@ -97,14 +94,14 @@ def test_a_failing_service_alerts_once_per_failed_run_and_once_on_recovery(
     assert "503" in body and "<th align=left>Integration</th><td>site</td>" in body
     run_id = quote(first.run_id)
     assert f"http://localhost:8080/dags/ident_leads__site/runs/{run_id}/tasks/import_leads?try_number=3" in body
-    (sms,) = received(sandbox, smsc_account)
+    (sms,) = smsc_messages(sandbox, smsc_account)
     assert sms["recipient"] == ON_CALL
     assert sms["text"].startswith("IDENT FAILED: site — ident_leads__site, task import_leads, try 3: ")
     assert "503" in sms["text"] and "/tasks/import_leads?try_number=3" in sms["text"]
 
     second = lead_dag.test()  # the next failed run has its own alert
     assert second.state == "failed"
-    assert len(mailbox) == 2 and len(received(sandbox, smsc_account)) == 2
+    assert len(mailbox) == 2 and len(smsc_messages(sandbox, smsc_account)) == 2
 
     sandbox.reset_faults("clinic_http")
     recovered = lead_dag.test()
@@ -117,7 +114,7 @@ def test_a_failing_service_alerts_once_per_failed_run_and_once_on_recovery(
     assert texts(sandbox, smsc_account)[2].startswith("IDENT RECOVERED: site — ident_leads__site: ")
 
     assert lead_dag.test().state == "success"  # nothing to recover from: no message
-    assert len(mailbox) == 3 and len(received(sandbox, smsc_account)) == 3
+    assert len(mailbox) == 3 and len(smsc_messages(sandbox, smsc_account)) == 3
 
 
 def test_the_lag_check_alerts_once_and_the_next_success_recovers(
@@ -141,7 +138,7 @@ def test_the_lag_check_alerts_once_and_the_next_success_recovers(
     assert texts(sandbox, smsc_account)[0].startswith("IDENT LAGGING: site — ident_leads__site: no successful run")
     still = check_lag(config, now + timedelta(minutes=30))  # still lagging: no second alert
     assert still.lagging[0].startswith("ident_leads__site: no successful run for 30 min") and still.alerted == []
-    assert len(mailbox) == 1 and len(received(sandbox, smsc_account)) == 1
+    assert len(mailbox) == 1 and len(smsc_messages(sandbox, smsc_account)) == 1
 
     # The DAG's last task succeeds (its callback, called as Airflow calls it): recovered, once
     note = SuccessNote(config.resolve("site", "leads"))
@@ -149,7 +146,7 @@ def test_the_lag_check_alerts_once_and_the_next_success_recovers(
     assert mailbox[1]["Subject"] == "[IDENT] RECOVERED: site — ident_leads__site"
     assert "after the lag alert" in mailbox[1].get_body(("html",)).get_content()
     note({"ti": SimpleNamespace(dag_id="ident_leads__site", run_id="scheduled__2030-01-01T09:33:00+00:00")})
-    assert len(mailbox) == 2 and len(received(sandbox, smsc_account)) == 2
+    assert len(mailbox) == 2 and len(smsc_messages(sandbox, smsc_account)) == 2
 
 
 def test_a_channel_that_cannot_send_is_reported_and_the_other_still_sends(

@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import connection_json, parse_dags, query
-from tests.integration import test_reminders
-from tests.integration.test_reminders import received, write_clinic
+from tests.helpers import connection_json, parse_dags, query, smsc_messages
+from tests.integration.test_reminders import write_clinic
 
 IDENT = str(Path(sys.executable).with_name("ident"))
 pytestmark = pytest.mark.e2e
-smsc_account = test_reminders.smsc_account  # the fixture: a fresh SMSC account on connection smsc_test
 
 
 def write_config(tmp_path, monkeypatch, conn_id: str = "smsc_test") -> Path:
@@ -66,7 +64,7 @@ def test_sms_email_and_status_dags_on_mariadb(airflow_metadata_db, ident_mysql, 
     assert again.state == "success" and task_result(again, "send_reminders")["sent"] == 0
     mailed = email.test()
     assert mailed.state == "success" and task_result(mailed, "send_reminders")["sent"] == 2
-    got = received(sandbox, smsc_account)
+    got = smsc_messages(sandbox, smsc_account)
     assert sorted(m["recipient"] for m in got) == [
         "+79161110001", "+79161110002", "anna@example.ru", "petr@example.ru"]  # fmt: skip
 

@@ -5,14 +5,12 @@ fixed and passed into the run functions; the wall clock is not read."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from tests.helpers import as_utc, connection_json, query
+from tests.helpers import as_utc, query, smsc_messages
 
 NOW = datetime(2030, 3, 4, 7, 0, tzinfo=UTC)  # Monday 10:00 in Moscow
 H = timedelta(hours=1)
@@ -29,23 +27,6 @@ def settings_for(capability: str, conn_id: str = "smsc_test", integration: str =
         clinic=Clinic(), block=CAPABILITIES[capability].settings(**block),
         request=RequestSettings(request_attempts=3, request_backoff_seconds=0.05), task=TaskSettings(), sources={},
     )  # fmt: skip
-
-
-@pytest.fixture
-def smsc_account(sandbox, monkeypatch):
-    """A fresh SMSC account in the sandbox (its own login) on connection smsc_test; statuses final at once."""
-    login = f"rem-{uuid.uuid4().hex[:8]}"
-    extra = json.dumps({"busy_retry_seconds": 0.05})
-    host = f"{sandbox.base_url}/smsc"
-    monkeypatch.setenv("AIRFLOW_CONN_SMSC_TEST", connection_json(
-        conn_type="ident_smsc", host=host, login=login, password=sandbox.key, extra=extra))  # fmt: skip
-    sandbox._control("POST", f"/smsc/{login}/timing", json={"queued_seconds": 0, "final_seconds": 0})
-    yield login
-    sandbox._control("DELETE", f"/smsc/{login}/state")
-
-
-def received(sandbox, login: str) -> list[dict]:
-    return sandbox._control("GET", f"/smsc/{login}/messages")["messages"]
 
 
 def write_clinic(at: datetime = NOW, branches: int = 2) -> None:
@@ -105,7 +86,7 @@ def test_one_visit_and_several_visits_texts_in_a_network(ident_mysql, sandbox, s
     result = send_reminders(settings_for("sms", quiet_hours=False), now=NOW)
     assert result["recorded"] == 2 and result["sent"] == 2
     assert (result["no_contact"], result["rejected"]) == (1, 1)
-    texts = {m["recipient"]: m["text"] for m in received(sandbox, smsc_account)}
+    texts = {m["recipient"]: m["text"] for m in smsc_messages(sandbox, smsc_account)}
     assert texts == {
         "+79161110001": "Анна Сергеевна, напоминаем о приёме 04.03.2030 в 15:00, Дента на Тверской"
         f" ({TVER}, тел. +74950000001), врач Смирнова Ольга Викторовна. Дента на Тверской, тел. +74950000001",
@@ -130,7 +111,7 @@ def test_one_branch_uses_the_plain_visit_format_and_the_clinic_settings(ident_my
     block = {"quiet_hours": False, "clinic_name": "Дента", "clinic_phone": "+74951234567",
              "one_visit": "{Пациент}: {Прием}. {Клиника} {Телефон}"}  # fmt: skip
     send_reminders(settings_for("sms", **block), now=NOW)
-    texts = {m["recipient"]: m["text"] for m in received(sandbox, smsc_account)}
+    texts = {m["recipient"]: m["text"] for m in smsc_messages(sandbox, smsc_account)}
     assert texts["+79161110001"] == "Иванова Анна Сергеевна: 04.03.2030 в 15:00, врач Смирнова Ольга Викторовна." \
         " Дента +74951234567"  # fmt: skip
     assert "05.03.2030 в 06:00, врач Орлов Илья Петрович" in texts["+79161110002"]  # Moscow time, no branch
@@ -151,7 +132,7 @@ def test_a_rerun_and_a_task_retry_send_nothing_twice(ident_mysql, sandbox, smsc_
     assert (retry["recorded"], retry["sent"]) == (0, 2)
     rerun = send_reminders(settings, now=NOW + timedelta(minutes=15))
     assert (rerun["recorded"], rerun["sent"]) == (0, 0)
-    assert sorted(m["recipient"] for m in received(sandbox, smsc_account)) == ["+79161110001", "+79161110002"]
+    assert sorted(m["recipient"] for m in smsc_messages(sandbox, smsc_account)) == ["+79161110001", "+79161110002"]
 
 
 def test_a_crash_after_the_send_before_the_commit_is_not_sent_again(ident_mysql, sandbox, smsc_account):
@@ -170,11 +151,11 @@ def test_a_crash_after_the_send_before_the_commit_is_not_sent_again(ident_mysql,
         patch.setattr(MessageStore, "mark_sent", crash)
         with pytest.raises(RuntimeError, match="worker killed"):
             send_reminders(settings, now=NOW)
-    assert len(received(sandbox, smsc_account)) == 1  # the first message left before the crash
+    assert len(smsc_messages(sandbox, smsc_account)) == 1  # the first message left before the crash
     assert [r[2] for r in messages(ident_mysql)] == ["pending", "pending"]
     again = send_reminders(settings, now=NOW + timedelta(minutes=1))
     assert again["sent"] == 2 and again["recorded"] == 0  # both resent with their ids; one recognised
-    got = received(sandbox, smsc_account)
+    got = smsc_messages(sandbox, smsc_account)
     assert sorted(m["recipient"] for m in got) == ["+79161110001", "+79161110002"]  # exactly one each
     assert sandbox._control("GET", f"/smsc/{smsc_account}/stats")["duplicates_recognised"] == 1
     assert [r[2] for r in messages(ident_mysql)] == ["sent", "sent"]
@@ -188,7 +169,7 @@ def test_quiet_hours_wait_for_the_morning_in_clinic_time(ident_mysql, sandbox, s
     settings = settings_for("sms", hours_ahead=36)
     night = send_reminders(settings, now=evening)
     assert (night["recorded"], night["sent"], night["waiting"]) == (2, 0, 2)
-    assert received(sandbox, smsc_account) == []
+    assert smsc_messages(sandbox, smsc_account) == []
     (not_before,) = {as_utc(r[0]) for r in query(ident_mysql, "SELECT not_before FROM ident_messages")}
     assert not_before == datetime(2030, 3, 5, 6, 0, tzinfo=UTC)  # 09:00 Moscow
     still_night = send_reminders(settings, now=evening + 10 * H)  # 08:00
@@ -198,7 +179,7 @@ def test_quiet_hours_wait_for_the_morning_in_clinic_time(ident_mysql, sandbox, s
     ident_mysql.commit()
     morning = send_reminders(settings, now=datetime(2030, 3, 5, 6, 5, tzinfo=UTC))
     assert (morning["sent"], morning["dropped"], morning["recorded"]) == (2, 1, 0)  # all three waited
-    assert sorted(m["recipient"] for m in received(sandbox, smsc_account)) == ["+79161110002", "+79161110005"]
+    assert sorted(m["recipient"] for m in smsc_messages(sandbox, smsc_account)) == ["+79161110002", "+79161110005"]
     statuses = query(ident_mysql, "SELECT recipient, status, status_text FROM ident_messages ORDER BY id")
     assert statuses[0] == ("+79161110001", "failed", "not sent: its visits were cancelled or have started")
 
@@ -236,7 +217,7 @@ def test_email_with_subject_and_signature_and_an_unconfirmed_sender_refused(iden
     sandbox._control("POST", f"/smsc/{smsc_account}/senders", json={"senders": ["clinic@dent.ru"]})
     result = send_reminders(settings_for("email", sender="clinic@dent.ru", clinic_phone="+74951234567"), now=NOW)
     assert (result["sent"], result["rejected"], result["no_contact"]) == (2, 1, 1)
-    got = {m["recipient"]: m for m in received(sandbox, smsc_account)}
+    got = {m["recipient"]: m for m in smsc_messages(sandbox, smsc_account)}
     anna = got["anna@example.ru"]
     assert anna["mail"] and anna["subject"] == "Напоминание о приёме в Дента на Тверской"
     assert anna["text"].endswith("\n\nС уважением,\nДента на Тверской\nтел. +74951234567")
