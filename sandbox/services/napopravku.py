@@ -12,6 +12,8 @@ Every account name gets deterministic appointments: ``APPOINTMENTS_PER_DAY`` a d
 unreceived appointment every ``--live-interval`` seconds. An appointment not acknowledged within
 ``cancel_after`` seconds (600 = the service's 10 minutes; shorter through the control API) of its
 ``created_at`` is cancelled. All of it is computed from the clock on each request: no threads.
+The control API can also make ``set-received`` alone answer a 5xx while the listing works (an
+acknowledgement that fails and must be retried by the next run).
 What the public material leaves open is assumed and listed in ``sandbox/README.md``.
 """
 
@@ -24,10 +26,11 @@ import re
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..context import SandboxContext, Service
 from ..demo_data import (
@@ -219,6 +222,32 @@ class _Ack:
 
 
 @dataclass
+class _AckFailure:
+    """``POST appointments/set-received`` answered with ``status`` instead of being done: every one
+    (``remaining`` None) until switched off, or the next ``remaining`` ones."""
+
+    status: int
+    remaining: int | None
+
+    def take(self) -> bool:
+        """Whether this set-received fails (and one fewer is left to fail)."""
+        if self.remaining is None:
+            return True
+        if self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
+
+
+def _server_error(status: int) -> Response:
+    """A 5xx as the service would send it: Laravel's own JSON for an exception (500), a proxy's
+    plain text otherwise (502 Bad Gateway, 503 Service Unavailable, 504 Gateway Timeout…)."""
+    if status == 500:
+        return JSONResponse({"message": "Server Error"}, status_code=500)
+    return PlainTextResponse(HTTPStatus(status).phrase, status_code=status)
+
+
+@dataclass
 class _Injected:
     body: dict
     created: datetime
@@ -250,7 +279,20 @@ class _Account:
     injected: list[_Injected] = field(default_factory=list)
     throttled: int = 0  # the next N API requests get Laravel's 429
     retry_after: int = 1
+    ack_failure: _AckFailure | None = None  # set-received alone answers a 5xx (the listing still works)
+    ack_failures_served: int = 0
     schedule: _Schedule = field(default_factory=lambda: _Schedule())
+
+
+def _ack_failure_state(acc: _Account) -> dict[str, Any]:
+    failure = acc.ack_failure
+    return {
+        "account": acc.name,
+        "failing": failure is not None and (failure.remaining is None or failure.remaining > 0),
+        "status": failure.status if failure is not None else None,
+        "remaining": failure.remaining if failure is not None else None,
+        "failed": acc.ack_failures_served,
+    }
 
 
 @dataclass
@@ -749,6 +791,9 @@ def create(ctx: SandboxContext) -> Service:
         acc = guard(account, request)
         if isinstance(acc, Response):
             return acc
+        if acc.ack_failure is not None and acc.ack_failure.take():
+            acc.ack_failures_served += 1
+            return _server_error(acc.ack_failure.status)
         try:
             body = await request.json()
         except ValueError:
@@ -974,6 +1019,24 @@ def create(ctx: SandboxContext) -> Service:
         acc.throttled, acc.retry_after = count, retry_after
         return JSONResponse({"account": account, "throttled": acc.throttled, "retry_after": acc.retry_after})
 
+    @control.put("/{account}/set_received_failure")
+    async def set_received_failure(account: str, update: Annotated[dict[str, Any], Body()]) -> Response:
+        """``POST appointments/set-received`` alone fails with ``status`` (a 5xx, default 503) while
+        ``GET appointments`` keeps working: ``{"failing": true}`` every one until ``{"failing":
+        false}``; with ``"count": N`` only the next N."""
+        acc = known(account)
+        if isinstance(acc, Response):
+            return acc
+        failing, status, count = update.get("failing", True), update.get("status", 503), update.get("count")
+        if not isinstance(failing, bool):
+            return JSONResponse({"detail": "failing must be true or false"}, status_code=422)
+        if isinstance(status, bool) or not isinstance(status, int) or not 500 <= status <= 599:
+            return JSONResponse({"detail": "status must be a 5xx status code"}, status_code=422)
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            return JSONResponse({"detail": "count must be a whole number >= 0, or absent"}, status_code=422)
+        acc.ack_failure = _AckFailure(status, count) if failing else None
+        return JSONResponse(_ack_failure_state(acc))
+
     @control.get("/{account}/stats")
     async def stats(account: str) -> Response:
         acc = known(account)
@@ -991,6 +1054,7 @@ def create(ctx: SandboxContext) -> Service:
                 "without_phone": sum(1 for i in items if i.get("patient_phone") in (None, "")),
                 "injected": len(acc.injected),
                 "acknowledged": len(acc.acks),
+                "set_received_failed": acc.ack_failures_served,
             }
         )
 

@@ -268,6 +268,50 @@ def test_faults_from_the_shared_middleware_apply(sandbox, account):
     assert get(sandbox, account, "appointments").status_code == 200
 
 
+def test_set_received_alone_can_be_made_to_answer_a_5xx_while_the_listing_works(sandbox, account):
+    stored = inject(sandbox, account)
+    ack = {"appointment_uuid": stored["uuid"], "message": None, "success": True}
+    state = control(sandbox, "PUT", account, "/set_received_failure", failing=True)
+    assert state == {"account": account, "failing": True, "status": 503, "remaining": None, "failed": 0}
+    for _ in range(3):  # every one, until switched off
+        response = post(sandbox, account, "appointments/set-received", ack)
+        assert (response.status_code, response.text) == (503, "Service Unavailable")
+    assert [r["uuid"] for r in items(get(sandbox, account, "appointments", "is_received=0"))] == [stored["uuid"]]
+    assert control(sandbox, "GET", account, "/acknowledgements")["acknowledgements"] == {}
+    stats = control(sandbox, "GET", account, "/stats")
+    assert (stats["unreceived"], stats["acknowledged"], stats["set_received_failed"]) == (1, 0, 3)
+
+    control(sandbox, "PUT", account, "/set_received_failure", failing=False)
+    assert post(sandbox, account, "appointments/set-received", ack).status_code == 200
+    assert items(get(sandbox, account, "appointments", "is_received=0")) == []
+
+    state = control(sandbox, "PUT", account, "/set_received_failure", status=500, count=1)  # the next one only
+    assert (state["failing"], state["status"], state["remaining"]) == (True, 500, 1)
+    failed = post(sandbox, account, "appointments/set-received", ack)
+    assert failed.status_code == 500 and failed.json() == {"message": "Server Error"}  # Laravel's own
+    assert post(sandbox, account, "appointments/set-received", ack).status_code == 200
+    assert control(sandbox, "GET", account, "/stats")["set_received_failed"] == 4
+
+
+@pytest.mark.parametrize("body", [{"status": 404}, {"status": "503"}, {"count": -1}, {"failing": "yes"}])
+def test_the_set_received_failure_switch_refuses_bad_values(sandbox, account, body):
+    url = f"{sandbox.base_url}/_sandbox/napopravku/{account}/set_received_failure"
+    assert requests.put(url, json=body, timeout=10).status_code == 422
+
+
+def test_the_set_received_failure_is_dropped_with_the_accounts_state(sandbox, account):
+    stored = inject(sandbox, account)
+    control(sandbox, "PUT", account, "/set_received_failure", failing=True, status=502)
+    sandbox.reset_faults("napopravku")  # not a middleware fault: it stays
+    ack = {"appointment_uuid": stored["uuid"], "success": True}
+    assert post(sandbox, account, "appointments/set-received", ack).status_code == 502
+    control(sandbox, "DELETE", account, "/state")
+    stats = control(sandbox, "GET", account, "/stats")
+    assert stats["set_received_failed"] == 0
+    fresh = inject(sandbox, account)
+    assert post(sandbox, account, "appointments/set-received", {"appointment_uuid": fresh["uuid"]}).status_code == 200
+
+
 # -- schedule: POST clinics / doctors / slots -------------------------------------------------------
 def received(sandbox, account) -> dict:
     return control(sandbox, "GET", account, "/received")
