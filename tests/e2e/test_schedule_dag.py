@@ -121,11 +121,12 @@ def test_napopravku_gets_the_32_day_horizon_once_and_a_booked_slot_disappears(
     ]
     assert np_slots(sandbox, accounts, "14", tomorrow) == hours  # use_rules is off for NaPopravku
 
-    second = np_dag.test()  # nothing changed: neither part is sent again
+    second = np_dag.test()  # nothing changed: the reference is not sent again; slots go every run
     assert second.state == "success"
     assert {part: push_result(second)[part]["pushed"] for part in ("reference", "slots")} == {
-        "reference": False, "slots": False}  # fmt: skip
-    assert sandbox._control("GET", f"/napopravku/{accounts}/received")["pushes"] == received["pushes"]
+        "reference": False, "slots": True}  # fmt: skip
+    pushes = sandbox._control("GET", f"/napopravku/{accounts}/received")["pushes"]
+    assert pushes == {**received["pushes"], "slots": received["pushes"]["slots"] + 1}
 
     # A patient books doctor 12 at 10:00-10:30 on NaPopravku: the next run imports the appointment
     # first, and its time is no longer offered.
@@ -142,6 +143,18 @@ def test_napopravku_gets_the_32_day_horizon_once_and_a_booked_slot_disappears(
     assert push_result(third)["slots"]["pushed"] and not push_result(third)["reference"]["pushed"]
     offered = np_slots(sandbox, accounts, "12", tomorrow)
     assert "10:00" not in offered and "10:15" not in offered and "09:45" in offered and "10:30" in offered
+
+    # Doctor 14 leaves the export (deactivated in IDENT): NaPopravku keeps dates it is not sent, so
+    # the next run clears every date of theirs before anything else goes.
+    ident_mysql.cursor().execute("UPDATE ident_doctors SET active = 0 WHERE id = 14")
+    ident_mysql.commit()
+    fourth = np_dag.test()
+    assert fourth.state == "success"
+    assert push_result(fourth)["cleared"] == 1
+    dates = sandbox._control("GET", f"/napopravku/{accounts}/received")["slots"]["1"]["14"]
+    assert len(dates) == 33 and all(slots == [] for slots in dates.values())
+    assert np_slots(sandbox, accounts, "12", tomorrow) == offered  # the other doctor as before
+    assert push_result(np_dag.test())["cleared"] == 0  # cleared once: the last push no longer lists them
 
 
 def test_prodoctorov_gets_free_and_busy_cells_without_the_excluded_doctor(schedule_dags, sandbox, accounts,

@@ -53,6 +53,15 @@ def test_a_planned_service_with_its_block_disabled_is_accepted():
     assert config.enabled() == []
 
 
+def test_a_capability_a_service_runs_only_with_another_needs_that_one_enabled():
+    # NaPopravku's slots go out after its appointments are in: its schedule export needs its leads.
+    for leads in ({}, {"leads": {"enabled": False}}):
+        message = config_error({"service": "napopravku", "schedule": {}, **leads})
+        assert "service 'napopravku': a schedule block needs a leads block too" in message
+    both = {"name": "x", "service": "napopravku", "conn_id": "c", "schedule": {}, "leads": {}}
+    assert len(parse_config({"integrations": [both]}, "t").enabled()) == 2
+
+
 def test_an_unknown_service_names_the_field_and_the_known_ones():
     message = config_error({"service": "telegram", "leads": {}})
     assert "integration 'x', field 'service': Input should be 'clinic_http'" in message

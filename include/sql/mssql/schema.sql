@@ -474,6 +474,16 @@ UPDATE ident_alembic_version SET version_num='0009' WHERE ident_alembic_version.
 
 GO
 
+-- Running upgrade 0009 -> 0010
+
+ALTER TABLE ident_schedule_pushes ADD listed NVARCHAR(max) NULL;
+
+GO
+
+UPDATE ident_alembic_version SET version_num='0010' WHERE ident_alembic_version.version_num = '0009';
+
+GO
+
 COMMIT;
 
 GO

@@ -376,3 +376,9 @@ CREATE TABLE ident_alert_state (
 
 UPDATE ident_alembic_version SET version_num='0009' WHERE ident_alembic_version.version_num = '0008';
 
+-- Running upgrade 0009 -> 0010
+
+ALTER TABLE ident_schedule_pushes ADD COLUMN listed MEDIUMTEXT;
+
+UPDATE ident_alembic_version SET version_num='0010' WHERE ident_alembic_version.version_num = '0009';
+

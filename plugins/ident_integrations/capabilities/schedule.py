@@ -28,9 +28,6 @@ from ident_integrations.records.schedule import Appointment, ScheduleSnapshot, S
 
 log = logging.getLogger(__name__)
 NAME = "schedule"
-# A lead that asks for a doctor at a time (a NaPopravku booking) holds that time this long after it
-# was loaded: long enough for the clinic to enter it as an appointment, or to turn it down.
-HOLD_FOR = timedelta(hours=24)
 REFERENCE_EVERY = timedelta(days=1)  # a service's reference data is pushed at least daily
 
 
@@ -77,16 +74,27 @@ class SchedulePusher:
     and returns a :class:`PushResult`, raising the hook's errors (a rejected push: the service's
     validation errors quoted). ``busy``: the service wants busy slots too. ``days_ahead``: a horizon
     the service fixes whatever is configured (NaPopravku: 32), logged when it overrides a setting.
+    ``every_run``: the slots are pushed every run, unchanged or not (NaPopravku asks for slots every
+    10 minutes or more often).
+
+    A service that keeps what it is not sent again (NaPopravku keeps a doctor's dates until they are
+    sent) says what a payload lists, ``listed(payload)`` (its own keys), and how to clear what left:
+    ``clear(keys, export)`` builds a payload that empties those keys over the horizon. A key listed
+    by the last successful push and missing now (a doctor excluded, deactivated or moved off a
+    branch) is cleared before the reference data and the slots go.
     """
 
     payload: Callable[[ScheduleExport, ResolvedCapability], Any]
     push: Callable[[Any, Any, ResolvedCapability], PushResult]
     busy: bool = False
     days_ahead: int | None = None
+    every_run: bool = False
     # Reference data a service keeps apart from the slots (NaPopravku's clinics and doctors): built
     # and pushed like the slots, when it changed and at least daily.
     reference: Callable[[ScheduleExport, ResolvedCapability], Any] | None = None
     push_reference: Callable[[Any, Any, ResolvedCapability], PushResult] | None = None
+    listed: Callable[[Any], list[str]] | None = None
+    clear: Callable[[list[str], ScheduleExport], Any] | None = None
 
 
 def _with_holds(snapshot: ScheduleSnapshot, requested: list[tuple[int, datetime, datetime]]) -> ScheduleSnapshot:
@@ -117,9 +125,9 @@ def build_export(settings: ResolvedCapability, pusher: SchedulePusher, store: An
         days = pusher.days_ahead
     start, end = now - timedelta(days=1), now + timedelta(days=days + 2)
     snapshot = ScheduleStore(store.db).snapshot(start, end)
-    requested = store.requested_times(start, end, now - HOLD_FOR)
+    requested = store.requested_times(start, end)
     if requested:
-        log.info("%d time(s) asked for by leads of the last %s held as booked", len(requested), HOLD_FOR)
+        log.info("%d time(s) asked for by leads (e.g. NaPopravku bookings) held as booked", len(requested))
     slots = schedule_slots(
         _with_holds(snapshot, requested), now=now, days_ahead=days, skip_hours_today=block.skip_hours_today,
         use_rules=block.use_rules,
@@ -148,8 +156,9 @@ def _log_counts(export: ScheduleExport) -> None:
 
 
 def _push_part(store: Any, part: str, payload: Any, send: Callable[[Any], PushResult], now: datetime,
-               every: timedelta) -> dict[str, Any]:  # fmt: skip
-    """Push one part unless it equals the last successful push made less than ``every`` ago."""
+               every: timedelta, listed: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Push one part unless it equals the last successful push made less than ``every`` ago; what it
+    ``listed`` is recorded with the push."""
     from ident_integrations.records import payload_hash
 
     digest = payload_hash(payload)
@@ -158,16 +167,35 @@ def _push_part(store: Any, part: str, payload: Any, send: Callable[[Any], PushRe
         log.info("%s unchanged since the push at %s: not sent (it is sent unchanged from %s)",
                  part, f"{last.pushed_at:%Y-%m-%d %H:%M} UTC", f"{last.pushed_at + every:%H:%M} UTC")  # fmt: skip
         return {"pushed": False, "items": last.items}
-    why = "first push" if last is None else "changed" if last.payload_hash != digest else f"unchanged for {every}"
+    why = (
+        "first push" if last is None else "changed" if last.payload_hash != digest
+        else "unchanged, sent every run" if not every else f"unchanged for {every}"
+    )  # fmt: skip
     result = send(payload)
-    store.record_push(part, digest, result.sent, now)
+    store.record_push(part, digest, result.sent, now, listed)
     log.info("%s pushed (%s): %d item(s) in %d request(s) %s", part, why, result.sent, result.requests, result.detail)
     return {"pushed": True, "items": result.sent, "requests": result.requests}
 
 
+def _clear_gone(store: Any, listed: list[str], export: ScheduleExport, send: Callable[[Any], PushResult],
+                clear: Callable[[list[str], ScheduleExport], Any]) -> int:  # fmt: skip
+    """Clear on the service what the last successful slots push listed and this one does not. Until
+    the slots push after it succeeds, the last push still lists them: a failed run clears again."""
+    last = store.last_push("slots")
+    gone = sorted(set(last.listed) - set(listed)) if last is not None else []
+    if not gone:
+        return 0
+    log.info("%d entry(ies) left the export since the last push, cleared on the service: %s", len(gone),
+             ", ".join(gone))  # fmt: skip
+    result = send(clear(gone, export))
+    log.info("Cleared: %s", result.detail)
+    return len(gone)
+
+
 def push_schedule(settings: ResolvedCapability, *, now: datetime | None = None) -> dict[str, Any]:
-    """One export: build the slots, push the service's reference data (when it has some) and the
-    slots, each skipped when unchanged. A push the service rejects fails at once, its errors quoted."""
+    """One export: build the slots, clear on the service what left the export (when it keeps what it
+    is not sent), push the service's reference data (when it has some) and the slots, each skipped
+    when unchanged. A push the service rejects fails at once, its errors quoted."""
     from ident_hooks.exchange import ServiceResponseError
     from ident_integrations.store.schedule_export import ScheduleExportStore
 
@@ -176,17 +204,22 @@ def push_schedule(settings: ResolvedCapability, *, now: datetime | None = None) 
     result: dict[str, Any] = {}
     with service_hook(settings, store) as (pusher, hook, _):
         export = build_export(settings, pusher, store, now)
+        slots = pusher.payload(export, settings)
+        listed = pusher.listed(slots) if pusher.listed is not None else None
+
+        def send_slots(payload: Any) -> PushResult:
+            return pusher.push(hook, payload, settings)
+
         try:
+            if listed is not None and pusher.clear is not None:
+                result["cleared"] = _clear_gone(store, listed, export, send_slots, pusher.clear)
             if pusher.reference is not None and pusher.push_reference is not None:
                 result["reference"] = _push_part(
                     store, "reference", pusher.reference(export, settings),
                     lambda payload: pusher.push_reference(hook, payload, settings), now, REFERENCE_EVERY,
                 )  # fmt: skip
-            every = timedelta(minutes=settings.block.force_push_minutes)
-            result["slots"] = _push_part(
-                store, "slots", pusher.payload(export, settings), lambda payload: pusher.push(hook, payload, settings),
-                now, every,
-            )  # fmt: skip
+            every = timedelta(0) if pusher.every_run else timedelta(minutes=settings.block.force_push_minutes)
+            result["slots"] = _push_part(store, "slots", slots, send_slots, now, every, listed)
         except ServiceResponseError as exc:
             # The service refused the payload: the same payload would be refused again. Its reference
             # data goes again next run, in case the service forgot it (the usual cause of "unknown id").
@@ -211,7 +244,8 @@ cut into slots of the rules' length, `ident_schedule_rules`) and pushes the free
     } to the service (connection `{settings.conn_id}`).
 Horizon: today + {block.days_ahead} days (a service with a fixed horizon says so in the log);
 nothing starting within {block.skip_hours_today:g} h from now. Doctors the export rules exclude are {rules}.
-A lead that asks for a doctor at a time (e.g. a NaPopravku booking) holds that time for {HOLD_FOR}.
+A lead that asks for a doctor at a time (e.g. a NaPopravku booking) holds that time as booked:
+it is never offered again, whether or not the clinic has entered the appointment yet.
 
 **Skipped pushes.** A payload identical to the last successful push is not sent again, but one is
 sent at least every {block.force_push_minutes} min. The log lists slot counts per branch and doctor.

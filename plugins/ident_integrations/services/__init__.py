@@ -25,6 +25,9 @@ class Service:
     hook_path: str  # "module:Class", imported only when a run needs it: DAG parsing stays light
     sources: Mapping[str, Any] = field(default_factory=dict)  # capability -> that capability's source
     pool: str | None = None  # an Airflow pool of its own for its DAGs' tasks (one that must not queue)
+    # capability -> (the capability it needs enabled too, why): NaPopravku's slots go out only after
+    # its appointments are in, so its schedule export needs its lead import.
+    needs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def supports(self, capability: str) -> bool:
         return capability in self.sources

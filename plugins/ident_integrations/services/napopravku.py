@@ -222,6 +222,29 @@ def schedule_payload(export: ScheduleExport, settings: ResolvedCapability) -> di
     return {"clinics": clinics}
 
 
+def listed(payload: dict[str, list[dict]]) -> list[str]:
+    """The ``<mis_clinic_id>/<mis_doctor_id>`` pairs a ``POST slots`` body lists: NaPopravku keeps a
+    pair's dates until they are sent again, so a pair that leaves the export is cleared (below)."""
+    return [f"{clinic['mis_clinic_id']}/{doctor['mis_doctor_id']}" for clinic in payload["clinics"]
+            for doctor in clinic["doctors"]]  # fmt: skip
+
+
+def clear(keys: list[str], export: ScheduleExport) -> dict[str, list[dict]]:
+    """A ``POST slots`` body that empties every date of the horizon for each ``clinic/doctor`` pair:
+    a doctor excluded, deactivated or moved off a branch is no longer bookable there. A branch gone
+    from the IDENT database gets the clinic horizon's dates."""
+    known = {str(branch.id): branch for branch in branches(export)}
+    span = (export.last_date - export.first_date).days
+    clinics: dict[str, list[dict]] = {}
+    for key in keys:
+        clinic_id, doctor_id = key.split("/", 1)
+        branch = known.get(clinic_id)
+        days = branch_dates(export, branch) if branch else [export.first_date + timedelta(n) for n in range(span + 1)]
+        dates = [{"date": day.isoformat(), "slots": []} for day in days]
+        clinics.setdefault(clinic_id, []).append({"mis_doctor_id": doctor_id, "dates": dates})
+    return {"clinics": [{"mis_clinic_id": c, "doctors": doctors} for c, doctors in clinics.items()]}
+
+
 def push_schedule(hook: Any, payload: dict[str, list[dict]], settings: ResolvedCapability) -> PushResult:
     """One ``POST slots`` per clinic (no payload limit is known; a clinic's doctors and dates stay
     together). The hook raises on a refusal (a 422 with the service's field errors quoted)."""
@@ -246,6 +269,12 @@ NAPOPRAVKU = Service(
     conn_type="ident_napopravku",
     hook_path="ident_hooks.napopravku:NaPopravkuHook",
     pool=POOL,
+    needs={
+        "schedule": (
+            "leads",
+            "its appointments are imported before the slots go out, so a booked slot is not offered again",
+        )
+    },
     sources={
         "leads": LeadSource(
             fetch=fetch,
@@ -258,8 +287,11 @@ NAPOPRAVKU = Service(
             push=push_schedule,
             busy=False,
             days_ahead=DAYS_AHEAD,
+            every_run=True,
             reference=schedule_reference,
             push_reference=push_reference,
+            listed=listed,
+            clear=clear,
         ),
     },
 )

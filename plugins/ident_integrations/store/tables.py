@@ -298,6 +298,8 @@ schedule_pushes = Table(
     Column("payload_hash", Hash(), nullable=False),
     Column("pushed_at", UtcDateTime(), nullable=False),
     Column("items", Integer(), nullable=False),  # slots, intervals or cells the service took
+    # What the push listed, for a service that keeps what it is not sent again (migration 0010).
+    Column("listed", MediumText(), nullable=True),
     mysql_charset="utf8mb4",
 )
 
