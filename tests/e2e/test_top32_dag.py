@@ -1,6 +1,7 @@
 """32top leads (the assumed partner API, emulated by the sandbox) with dag.test(): the DAG file
 parsed from the dags folder, the IDENT database on MariaDB. Bad leads are quarantined while the rest
-loads, a second run duplicates nothing, 5xx, 429 and a timeout are survived, an auth failure fails
+loads (the Asset ``ident_leads`` announced with the count of new ones, and only by a run that stored
+any), a second run duplicates nothing, 5xx, 429 and a timeout are survived, an auth failure fails
 the run at once with the service's message."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.e2e.test_lead_dag import asset_events
 from tests.helpers import connection_json, dags_for, query
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +72,7 @@ def test_top32_leads_load_rerun_and_survive_transient_faults(top32_dag, sandbox,
     assert set(rejects) == set(defects) and all(rejects.values())  # each with its reason
     stored = query(ident_mysql, "SELECT COUNT(*), COUNT(doctor_name), COUNT(plan_start) FROM ident_leads")[0]
     assert stored[0] == 45 - len(defects) and 0 < stored[2] <= stored[1] <= stored[0]
+    assert asset_events(first) == [{"integration": "top", "new": 45 - len(defects)}]
 
     # a second run loads only what is new and duplicates nothing
     sandbox._control("POST", f"/top32/{top32_account}/leads",
@@ -80,6 +83,7 @@ def test_top32_leads_load_rerun_and_survive_transient_faults(top32_dag, sandbox,
     assert (import_result(second)["new"], import_result(second)["updated"]) == (1, 0)
     assert query(ident_mysql, "SELECT COUNT(*) FROM ident_leads")[0][0] == 45 - len(defects) + 1
     assert query(ident_mysql, "SELECT doctor_name FROM ident_leads WHERE external_id = '880001'") == [("Белова",)]
+    assert asset_events(second) == [{"integration": "top", "new": 1}]
 
     # a burst of 5xx, then a 429 with Retry-After: the hook's retries absorb them
     mark = last_exchange_id(ident_mysql)
@@ -87,6 +91,7 @@ def test_top32_leads_load_rerun_and_survive_transient_faults(top32_dag, sandbox,
     sandbox._control("POST", f"/top32/{top32_account}/errors", json={"code": "rate_limited", "retry_after": 1})
     third = top32_dag.test()
     assert third.state == "success" and import_result(third)["new"] == 0
+    assert asset_events(third) == []  # nothing new: the Asset is not updated
     assert [status for _, status, _ in exchanges(ident_mysql, mark)] == [503, 503, 503, 429, 200]
 
     # an answer later than the timeout (1 s) is given up on and asked again
