@@ -900,14 +900,19 @@ def create(ctx: SandboxContext) -> Service:
 
     def offline_messages(acc: _Account, now: float) -> list[tuple[float, dict, str | None]]:
         """(time, row, intended defect) of every visible offline message: the clinic_http lead
-        generator's leads (the same people, phones and UTM tags) as UIS renders a site form."""
+        generator's leads (the same people, phones and UTM tags) as UIS renders a site form. The time
+        is the whole second the row shows (``date_time``), so a window's bounds select what they show."""
         s = ctx.settings
         if acc.messages is None:
             acc.messages = LeadGenerator(s.seed, f"uis:{acc.name}", ctx.clock.start_time, ctx.tz, s.days,
                                          s.live_interval)  # fmt: skip
         moment = datetime.fromtimestamp(now, ctx.tz)
         rows = [
-            (lead.arrival.timestamp(), _message_row(acc, lead), lead.defect if lead.defect in PHONE_DEFECTS else None)
+            (
+                math.floor(lead.arrival.timestamp()),
+                _message_row(acc, lead),
+                lead.defect if lead.defect in PHONE_DEFECTS else None,
+            )
             for lead in acc.messages.visible(moment)
         ]
         for row in acc.injected_messages:

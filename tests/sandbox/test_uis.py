@@ -645,6 +645,174 @@ def test_group_employees_pages_and_cuts_fields(sb):
     assert len(answered & people) >= 3
 
 
+# -- get.offline_messages_report (site leads) ---------------------------------------------------------
+
+WEEK = ("2025-03-03 00:00:00", "2025-03-10 12:00:00")  # the 7 days of leads before START
+# The ✔ (default) fields of get.offline_messages_report in the reference (§1.4) that the emulator serves.
+MESSAGE_DEFAULT_FIELDS = {
+    "id", "text", "status", "form_type", "visitor_name", "visitor_phone_number", "visitor_email", "site_id",
+    "campaign_id", "communication_id",
+}  # fmt: skip
+# What UisHook asks for (plugins/ident_hooks/uis.py, MESSAGE_FIELDS).
+HOOK_MESSAGE_FIELDS = [
+    "id", "date_time", "text", "status", "form_type", "form_name", "visitor_name", "visitor_phone_number",
+    "visitor_email", "group_id", "group_name", "site_id", "campaign_id", "communication_id", "utm_source",
+    "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "communication_page_url",
+]  # fmt: skip
+
+
+def messages_report(server, frm=WEEK[0], till=WEEK[1], account=ACCOUNT, **params) -> dict:
+    return result(server.uis_rpc(account, "get.offline_messages_report", date_from=frm, date_till=till, **params))
+
+
+def messages(server, frm=WEEK[0], till=WEEK[1], account=ACCOUNT, **params) -> list[dict]:
+    return messages_report(server, frm, till, account, limit=10_000, **params)["data"]
+
+
+def test_offline_messages_come_with_the_default_fields_or_those_asked_in_their_order(sb):
+    default = messages_report(sb, limit=20)["data"]
+    assert len(default) == 20 and all(set(row) == MESSAGE_DEFAULT_FIELDS for row in default)
+    week = messages(sb, fields=HOOK_MESSAGE_FIELDS)
+    assert 200 < len(week) < 400 and all(list(row) == HOOK_MESSAGE_FIELDS for row in week)
+    assert [list(row) for row in messages_report(sb, limit=2, fields=["date_time", "id"])["data"]] == [
+        ["date_time", "id"]
+    ] * 2
+    assert [row["id"] for row in week[:20]] == [row["id"] for row in default]  # the same rows, cut
+    err = error(sb.uis_rpc(ACCOUNT, "get.offline_messages_report", date_from=WEEK[0], date_till=WEEK[1],
+                           fields=["id", "start_time"]), "invalid_parameter_value", -32602)  # fmt: skip
+    assert (err["data"]["field"], err["data"]["value"]) == ("fields", "start_time")  # a call's field, not a message's
+    moments = [wall(row["date_time"]) for row in week]
+    assert moments == sorted(moments) and wall(WEEK[0]) <= moments[0] and moments[-1] <= START
+    assert len({row["id"] for row in week}) == len(week)
+    assert {row["status"] for row in week} == {"processing", "processed", "not_processed"}
+    assert all((row["form_type"], row["form_name"] is None) in {("custom", False), ("standard", True)} for row in week)
+    assert all(row["communication_id"] != row["id"] and isinstance(row["communication_id"], int) for row in week)
+    # The calls' include_ongoing_calls is not a parameter of this method; include_tech_offline_messages is.
+    error(sb.uis_rpc(ACCOUNT, "get.offline_messages_report", date_from=WEEK[0], date_till=WEEK[1],
+                     include_ongoing_calls=True), "unexpected_parameters")  # fmt: skip
+    assert messages(sb, fields=["id"], include_tech_offline_messages=True) == [{"id": row["id"]} for row in week]
+
+
+def test_offline_message_phones_are_numbers_when_only_digits_and_the_defects_are_as_the_side_table_says(sb):
+    week = {str(row["id"]): row["visitor_phone_number"] for row in messages(sb, fields=["id", "visitor_phone_number"])}
+    numbers = [phone for phone in week.values() if isinstance(phone, int)]
+    texts = [phone for phone in week.values() if isinstance(phone, str)]
+    assert len(numbers) > 20 and len(texts) > 20  # the reference's type (number), and as typed
+    assert all(len(str(phone)) == 11 and str(phone)[0] in "78" for phone in numbers)
+    assert not any(phone.isdigit() for phone in texts)  # a phone of digits only always comes as a number
+    assert all(not isinstance(phone, bool) for phone in numbers)
+    defects = sb._control("GET", f"/uis/{ACCOUNT}/offline_message_defects")["defects"]
+    assert set(defects.values()) == {"phone_missing", "phone_empty", "phone_with_text", "phone_plus_domestic"}
+    assert set(defects) <= set(week) and 0.03 < len(defects) / len(week) < 0.1
+    for message_id, defect in defects.items():
+        phone = week[message_id]
+        if defect == "phone_missing":
+            assert phone is None
+        elif defect == "phone_empty":
+            assert phone == ""
+        elif defect == "phone_with_text":
+            assert isinstance(phone, str) and re.search(r"[а-яё]", phone)
+        else:
+            assert isinstance(phone, str) and phone.startswith("+8")
+    assert None not in (week[key] for key in set(week) - set(defects))
+
+
+@pytest.mark.parametrize(
+    ("change", "mnemonic", "field"),
+    [
+        ({"date_from": None}, "required_parameter_missed", "date_from"),
+        ({"date_till": None}, "required_parameter_missed", "date_till"),
+        ({"date_till": "2025-03-10T12:00:00"}, "invalid_parameter_value", "date_till"),
+        ({"date_from": "2025-03-11 00:00:00"}, "invalid_parameter_value", "date_from"),  # after date_till
+        ({"date_from": "2024-12-10 11:59:59"}, "date_interval_limit_reached", "date_till"),  # 3 months and 1 s
+        ({"limit": 10_001}, "invalid_parameter_value", "limit"),
+        ({"limit": -1}, "invalid_parameter_value", "limit"),
+        ({"offset": 100_001}, "invalid_parameter_value", "offset"),
+        ({"offset": "0"}, "invalid_parameter_value", "offset"),
+        ({"sort": [{"field": "visitor_name"}]}, "sort_prohibited", "sort.field"),
+        ({"filter": {"field": "visitor_phone_number", "operator": "=", "value": 1}}, "filter_prohibited",
+         "filter.field"),
+    ],
+)  # fmt: skip
+def test_offline_messages_parameter_errors_and_caps_name_their_field(sb, change, mnemonic, field):
+    params = {"date_from": WEEK[0], "date_till": WEEK[1], **change}
+    params = {name: value for name, value in params.items() if value is not None}
+    err = error(sb.uis_rpc(ACCOUNT, "get.offline_messages_report", **params), mnemonic, -32602)
+    assert err["data"]["field"] == field
+    if mnemonic == "date_interval_limit_reached":
+        assert err["message"] == "Max value of requested date interval is 3 months"
+
+
+def test_offline_messages_caps_are_accepted_up_to_the_maximum_and_pages_reassemble_the_window(sb):
+    three_months = messages_report(sb, "2024-12-10 12:00:00", WEEK[1], limit=10_000, offset=100_000)
+    assert three_months["data"] == [] and three_months["metadata"]["total_items"] > 200
+    week = messages(sb, fields=["id", "date_time"])
+    assert three_months["metadata"]["total_items"] == len(week)  # nothing older than the generated week
+    assert messages_report(sb, fields=["id"])["metadata"]["total_items"] == len(week)
+    assert len(messages_report(sb, fields=["id"])["data"]) == min(1000, len(week))  # the default limit
+    pages, offset = [], 0
+    while offset < len(week):
+        answer = messages_report(sb, limit=37, offset=offset, fields=["id", "date_time"])
+        assert answer["metadata"]["total_items"] == len(week)
+        pages.append(answer["data"])
+        offset += 37
+    assert [row for page in pages for row in page] == week and all(len(page) == 37 for page in pages[:-1])
+    assert messages_report(sb, offset=len(week))["data"] == []
+    assert messages_report(sb, limit=0)["data"] == []
+    # Both dates inclusive, as for calls.
+    target = week[len(week) // 2]
+    assert target in messages(sb, target["date_time"], target["date_time"], fields=["id", "date_time"])
+    after = (wall(target["date_time"]) + timedelta(seconds=1)).strftime(WIRE)
+    assert target not in messages(sb, after, WEEK[1], fields=["id", "date_time"])
+    newest_first = messages(sb, fields=["id", "date_time"], sort=[{"field": "date_time", "order": "desc"}])
+    assert [row["date_time"] for row in newest_first] == sorted((row["date_time"] for row in week), reverse=True)
+
+
+def test_offline_message_groups_are_the_accounts_employee_groups(sb):
+    groups = {g["id"]: g["name"] for g in result(sb.uis_rpc(ACCOUNT, "get.group_employees"))["data"]}
+    week = messages(sb, fields=["id", "group_id", "group_name"])
+    assert {(row["group_id"], row["group_name"]) for row in week} == set(groups.items())  # each group chosen
+    chosen = week[0]["group_name"]
+    one_group = {"field": "group_name", "operator": "=", "value": chosen}
+    by_name = messages(sb, fields=["id", "group_name"], filter=one_group)
+    assert by_name == [{"id": row["id"], "group_name": chosen} for row in week if row["group_name"] == chosen]
+    other = {g["id"]: g["name"] for g in result(sb.uis_rpc("landing", "get.group_employees"))["data"]}
+    assert set(other).isdisjoint(groups)  # another account has groups of its own, and its leads choose those
+    landing = messages(sb, account="landing", fields=["group_id", "group_name"])
+    assert {(row["group_id"], row["group_name"]) for row in landing} <= set(other.items())
+
+
+def test_an_injected_offline_message_is_served_as_is_in_date_order_until_the_state_is_reset(sb):
+    row = {"id": 990_000_001, "date_time": "2025-03-05 10:00:00", "visitor_phone_number": None, "odd": [1]}
+    stored = sb._control("POST", f"/uis/{ACCOUNT}/offline_messages", json=row)
+    assert stored == {"stored": row, "injected_total": 1}
+    week = messages(sb, fields=["id", "date_time"])
+    assert row in week  # as-is: not cut to the fields asked
+    assert [r["date_time"] for r in week] == sorted(r["date_time"] for r in week)
+    assert row not in messages(sb, "2025-03-05 10:00:01", WEEK[1], fields=["id"])
+    sb.uis_reset(ACCOUNT)
+    assert row not in messages(sb, fields=["id", "date_time"])
+
+
+def test_live_offline_messages_arrive_while_the_sandbox_runs():
+    frm, till = "2025-03-09 00:00:00", "2025-03-10 23:59:59"
+    with SandboxServer(start_time=START, days=1, call_days=1, live_interval=0.2, log_requests=False) as live:
+        history = messages(live, frm, till, fields=["id", "date_time"])
+        time.sleep(1.1)
+        later = messages(live, frm, till, fields=["id", "date_time", "visitor_phone_number"])
+        now = live.now()
+        groups = {(g["id"], g["name"]) for g in result(live.uis_rpc(ACCOUNT, "get.group_employees"))["data"]}
+        picked = messages(live, frm, till, fields=["group_id", "group_name"])
+    chosen = {(row["group_id"], row["group_name"]) for row in picked}
+    assert sum(wall(row["date_time"]) < START for row in history) > 20  # a day of leads before start-up
+    assert [{"id": row["id"], "date_time": row["date_time"]} for row in later[: len(history)]] == history
+    new = later[len(history) :]  # what arrived while the test slept: after the history, in the same order
+    assert 3 <= len(new) <= 1.1 / 0.2 + 2
+    assert all(START <= wall(row["date_time"]) <= now for row in new)
+    assert all(row["id"] > max(h["id"] for h in history) for row in new)
+    assert chosen <= groups
+
+
 def test_a_recording_link_plays_and_an_unknown_one_is_404(sb):
     row = next(row for row in rows(sb, fields=HOOK_FIELDS) if row["call_records"])
     played = requests.get(row["full_record_file_link"], timeout=10)
