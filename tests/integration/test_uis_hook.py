@@ -338,6 +338,32 @@ def test_group_employees_pages_through_every_group(uis, uis_conn):
     assert len(exchanges) >= len(groups) // 2
 
 
+def test_offline_messages_are_paged_through_every_page_once_in_date_order(uis, uis_conn):
+    exchanges = []
+    hook = make_hook(uis_conn(uis), exchanges)
+    tz = hook.timezone()
+    end = (datetime.now(tz) - timedelta(minutes=1)).replace(microsecond=0)  # a closed window: no live lead joins
+    start = end - timedelta(days=4)  # the sandbox's whole lead history (3 days)
+    everything = ids(make_hook(uis_conn(uis)).iter_offline_messages(start, end, limit=10_000))
+    # Pages of a size that divides the total when one does: the last page is then full, and only
+    # total_items tells the hook that no page follows.
+    size = next((n for n in range(12, len(everything) // 3 + 1) if len(everything) % n == 0), 23)
+    pages = list(hook.iter_offline_messages(start, end, limit=size))
+    assert len(everything) >= 3 * size
+    assert ids(pages) == everything and len(set(everything)) == len(everything)
+    assert all(len(page) == size for page in pages[:-1]) and 0 < len(pages[-1]) <= size
+    asked = report_queries(exchanges, "get.offline_messages_report")
+    assert [int(q["offset"]) for q in asked] == [size * i for i in range(len(pages))]  # no page twice, none more
+    assert {(q["date_from"], q["date_till"], q["limit"]) for q in asked} == {
+        (start.strftime("%Y-%m-%d %H:%M:%S"), (end - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S"), str(size))
+    }
+    rows = [row for page in pages for row in page]
+    assert all(list(row) == list(UisHook.MESSAGE_FIELDS) for row in rows)
+    moments = [datetime.strptime(row["date_time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz) for row in rows]
+    assert moments == sorted(moments) and start <= moments[0] and moments[-1] < end
+    assert any(isinstance(row["visitor_phone_number"], int) for row in rows)  # the reference's type, kept as sent
+
+
 def test_ongoing_calls_are_asked_for_when_wanted(uis, uis_conn):
     exchanges = []
     hook = make_hook(uis_conn(uis), exchanges)
