@@ -10,6 +10,9 @@ Connection: any Airflow SQL connection whose common-sql hook gives a SQLAlchemy 
 *MySQL* or *Microsoft SQL Server* in a clinic, *SQLite* in tests. A time column without a zone
 holds clinic time (the caller says which zone). The query sorts by the time column, then the
 primary key (or every column when there is none), and pages with LIMIT/OFFSET: stable pages.
+A read waits for a table the clinic's own software has locked as long as the server lets it; a MySQL
+connection's ``init_command`` extra bounds that (``SET SESSION lock_wait_timeout = 30``), and the
+end of the wait (``Lock wait timeout exceeded``) is retried like a dropped connection.
 
 Written the other way (the schedule, IDENT's ``PostTimeTable`` as rows): :meth:`ClinicDbHook.replace_rows`
 replaces the rows of a time window in one transaction — those in the window deleted, the new ones

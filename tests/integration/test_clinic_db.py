@@ -1,10 +1,14 @@
 """Calls and leads from the clinic's own tables (service clinic_db, IDENT's "Вариант с базой данных"):
 a real MariaDB database the test creates, with tables whose columns carry IDENT's field names, read
-by import_calls / import_leads into the IDENT database (another MariaDB database)."""
+by import_calls / import_leads into the IDENT database (another MariaDB database). Passing faults
+are real ones of MariaDB: a table locked by another session past the hook's lock wait, a connection
+killed while its query waits."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +19,14 @@ from ident_hooks.exchange import ServiceAuthError, ServiceResponseError
 from ident_integrations.capabilities.calls import import_calls
 from ident_integrations.capabilities.leads import import_leads
 from ident_integrations.config import parse_config
-from tests.conftest import MYSQL_HOST, MYSQL_PORT, MYSQL_USER, _mysql_connect, mysql_connection_json
+from tests.conftest import (
+    MYSQL_HOST,
+    MYSQL_PASSWORD,
+    MYSQL_PORT,
+    MYSQL_USER,
+    _mysql_connect,
+    mysql_connection_json,
+)
 from tests.helpers import as_utc, connection_json, query
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -234,3 +245,137 @@ def test_leads_from_the_clinics_table_by_idents_window_rule(empty_mariadb, ident
     second = import_leads(settings)
     assert second.fetched == 2 and (second.new, second.updated) == (0, 0)
     conn.close()
+
+
+# -- passing faults of the clinic's database ------------------------------------------------------
+LEAD_INSERT = "INSERT INTO web_tickets (Id, DateAndTime, ClientPhone, ClientFullName) VALUES (%s, %s, %s, %s)"
+
+
+def ticket_rows(count: int) -> list[tuple]:
+    """``count`` good tickets of the last hours (clinic wall time), oldest first, Ids l01, l02, …"""
+    now = datetime.now(MOSCOW).replace(tzinfo=None, microsecond=0)
+    return [(f"l{n:02d}", now - timedelta(minutes=10 * (count - n) + 5), f"+7921000{n:04d}", f"Клиент {n}")
+            for n in range(1, count + 1)]  # fmt: skip
+
+
+@pytest.fixture
+def tickets(empty_mariadb):
+    """The clinic's database with web_tickets holding ticket_rows(10); yields (database, rows)."""
+    conn = _mysql_connect(empty_mariadb)
+    rows = ticket_rows(10)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE web_tickets ({TICKETS}) CHARACTER SET utf8mb4")
+        cur.executemany(LEAD_INSERT, rows)
+    conn.commit()
+    conn.close()
+    return empty_mariadb, rows
+
+
+def clinic_connection(database: str, **session: int) -> str:
+    """The clinic's database as a MySQL connection whose sessions start with ``SET SESSION <session>``
+    (the provider's ``init_command`` extra, as a clinic would shorten a lock wait)."""
+    settings = ", ".join(f"{name} = {value}" for name, value in session.items())
+    extra = {"charset": "utf8mb4", **({"init_command": f"SET SESSION {settings}"} if settings else {})}
+    return connection_json(conn_type="mysql", host=MYSQL_HOST, port=MYSQL_PORT, login=MYSQL_USER,
+                           password=MYSQL_PASSWORD, schema=database, extra=json.dumps(extra))  # fmt: skip
+
+
+def test_a_lock_wait_timeout_mid_paging_is_retried_and_every_row_is_read_once(tickets, monkeypatch):
+    database, rows = tickets
+    monkeypatch.setenv("AIRFLOW_CONN_CLINIC_LOCKED", clinic_connection(database, lock_wait_timeout=1))
+    locker = _mysql_connect(database)  # the clinic's own software, in a session of its own
+    exchanges = []
+
+    def record(exchange):
+        """After the first page the clinic's software takes the table; it lets go once a read has failed."""
+        exchanges.append(exchange)
+        with locker.cursor() as cur:
+            if exchange.error is not None:
+                cur.execute("UNLOCK TABLES")
+            elif exchange.url.endswith("offset 0"):
+                cur.execute("LOCK TABLES web_tickets WRITE")
+
+    hook = ClinicDbHook("clinic_locked", request_attempts=3, request_backoff_seconds=0.05, on_exchange=record)
+    now = datetime.now(UTC)
+    try:
+        pages = list(hook.iter_rows("web_tickets", "DateAndTime", now - timedelta(days=1), now, tz=MOSCOW,
+                                    required=("Id",), page_size=4))  # fmt: skip
+    finally:
+        locker.close()
+
+    assert [[row["Id"] for row in page] for page in pages] == [
+        [row[0] for row in rows[first : first + 4]] for first in range(0, len(rows), 4)
+    ]  # every row once, in order: the failed page was asked again, not skipped or read twice
+    steps = [(exchange.url.split(" ")[-1] if "offset" in exchange.url else exchange.url, exchange.error)
+             for exchange in exchanges]  # fmt: skip
+    assert steps == [
+        ("describe web_tickets", None),
+        ("0", None),
+        ("4", "(1205, 'Lock wait timeout exceeded; try restarting transaction')"),
+        ("4", None),
+        ("8", None),
+    ]
+    assert exchanges[2].duration_ms >= 900  # it waited the session's lock_wait_timeout (1 s) for the lock
+
+
+def test_a_connection_killed_during_a_lead_import_is_retried_and_nothing_is_lost_or_duplicated(
+    tickets, ident_mysql, monkeypatch
+):
+    database, rows = tickets
+    # A bound on the wait, should the kill below not come: the test then fails instead of hanging.
+    monkeypatch.setenv("AIRFLOW_CONN_CLINIC_LEADS", clinic_connection(database, lock_wait_timeout=20))
+    settings = parse_config(
+        {
+            "defaults": {"request_backoff_seconds": 0.2, "request_attempts": 3},
+            "integrations": [
+                {"name": "web", "service": "clinic_db", "conn_id": "clinic_leads",
+                 "leads": {"table": "web_tickets", "page_size": 3,
+                           "start_date": (datetime.now(MOSCOW) - timedelta(days=1)).date().isoformat()}},
+            ],
+        },
+        "test",
+    ).resolve("web", "leads")  # fmt: skip
+    locker, admin = _mysql_connect(database), _mysql_connect()
+    with locker.cursor() as cur:
+        cur.execute("LOCK TABLES web_tickets WRITE")  # the import's first read waits for the table
+    killed: list[int] = []
+
+    def kill_the_waiting_read():
+        """Kill the session of the import's read once it waits for the lock, then release the table."""
+        deadline = time.monotonic() + 15
+        try:
+            while time.monotonic() < deadline and not killed:
+                waiting = query(admin, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND STATE = "
+                                "'Waiting for table metadata lock' AND INFO LIKE 'SELECT%%'", (database,))  # fmt: skip
+                for (session,) in waiting:
+                    with admin.cursor() as cur:
+                        cur.execute(f"KILL CONNECTION {int(session)}")
+                    killed.append(session)
+                time.sleep(0.02)
+        finally:
+            with locker.cursor() as cur:
+                cur.execute("UNLOCK TABLES")
+
+    killer = threading.Thread(target=kill_the_waiting_read)
+    killer.start()
+    try:
+        result = import_leads(settings)
+    finally:
+        killer.join()
+        locker.close()
+        admin.close()
+
+    assert len(killed) == 1
+    assert (result.fetched, result.new, result.updated, result.rejected) == (len(rows), len(rows), 0, 0)
+    stored = query(ident_mysql, "SELECT external_id, phone FROM ident_leads ORDER BY external_id")
+    assert stored == [(row[0], row[2]) for row in rows]  # each ticket once: none lost, none twice
+    log = query(ident_mysql, "SELECT url, error_text FROM ident_exchange_log ORDER BY id")
+    assert [(url.split(" ")[-1] if "offset" in url else url, error) for url, error in log] == [
+        ("describe web_tickets", None),
+        ("0", "(2013, 'Lost connection to server during query')"),  # a passing fault: asked again
+        ("0", None),
+        ("3", None),
+        ("6", None),
+        ("9", None),
+    ]
+    assert import_leads(settings).new == 0  # and a later run finds nothing new
