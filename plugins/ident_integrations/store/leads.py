@@ -1,4 +1,10 @@
-"""Leads in the IDENT database: ``ident_leads``, upserted by IDENT's key (integration, Id, DateAndTime)."""
+"""Leads in the IDENT database: ``ident_leads``, upserted by IDENT's key (integration, Id, DateAndTime).
+
+Two imports of one integration may save at the same time: NaPopravku's lead DAG and its schedule
+DAG (which imports the leads first) run in a pool of two slots and read the same unreceived
+appointments. A save therefore first locks the integration's ``ident_sync_state`` row (see
+:meth:`LeadStore._one_save_at_a_time`): the saves of one integration run one after the other, and
+the second finds the first one's rows instead of inserting them again (a duplicate key)."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from ident_integrations.records import RejectedRecord
 from ident_integrations.records.leads import Lead
 from ident_integrations.store.base import CapabilityStore, LoadResult, bulk_write
 from ident_integrations.store.tables import leads as leads_table
+from ident_integrations.store.tables import sync_state
 
 LEAD_COLUMNS = (
     "phone_raw", "phone", "full_name", "surname", "name", "patronymic", "email", "form_name",
@@ -31,6 +38,21 @@ _UPDATE_CHANGED = (
 
 class LeadStore(CapabilityStore):
     capability = "leads"
+
+    def _one_save_at_a_time(self, conn) -> None:
+        """Lock the integration's sync state row until this transaction ends, as its first statement.
+
+        A save reads which leads are stored, then inserts the others: two saves of the same leads
+        at once would both insert them, and the second would fail on ``uq_ident_leads_key`` (and
+        on ``uq_ident_rejects_record`` for a reject). With the row locked first, the second save
+        waits for the first to commit and only then reads (so it sees the first one's rows, on
+        MariaDB's repeatable read too: its snapshot starts at its first plain read). An UPDATE
+        that changes nothing locks on every dialect — a row lock on MariaDB and SQL Server, the
+        write lock on SQLite — where SQLAlchemy's ``with_for_update()`` renders nothing on SQLite
+        and SQL Server.
+        The row exists once ``sync_state`` has been read (every import does that first); before,
+        there is nothing to lock and the save runs as it would without."""
+        conn.execute(update(sync_state).where(self._state_key()).values(watermark=sync_state.c.watermark))
 
     def _existing_hashes(self, conn, leads: Sequence[Lead]) -> dict[tuple, str]:
         times = [lead.key[1] for lead in leads]
@@ -75,6 +97,7 @@ class LeadStore(CapabilityStore):
         now = datetime.now(UTC)
         new, changed = [], []
         with self.db.begin() as conn:
+            self._one_save_at_a_time(conn)
             existing = self._existing_hashes(conn, list(unique.values())) if unique else {}
             for key, lead in unique.items():
                 known_hash = existing.get(key)
