@@ -3,8 +3,9 @@ right after the commit that stored it — ``success`` true once stored, false wi
 when it cannot be (it then sits in ``ident_rejects``). NaPopravku cancels an appointment left
 unacknowledged for 10 minutes, so: the DAGs of this service run in their own Airflow pool
 (``ident_napopravku``), an acknowledgement that failed is retried by the next run (the appointment
-is still unreceived, its upsert changes nothing), and a run fails — the failure alert — when a
-stored appointment more than 8 minutes old is still unacknowledged (reference aggregators.md §1).
+is still unreceived, its upsert changes nothing), and a run fails at once, without the task's
+retries — the failure alert — when a stored appointment more than 8 minutes old is still
+unacknowledged (reference aggregators.md §1).
 
 The schedule (``sources["schedule"]``): clinics and doctors, then free slots as a full snapshot of
 the 32-day horizon per doctor and date (below). The schedule DAG runs the lead import first, so a
@@ -16,7 +17,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from ident_integrations.capabilities.leads import LeadSource
 from ident_integrations.capabilities.schedule import PushResult, ScheduleExport, SchedulePusher
@@ -42,7 +43,12 @@ ALERT_AFTER = timedelta(minutes=8)  # NaPopravku cancels at 10: two minutes left
 
 def appointment_ticket(appointment: dict[str, Any]) -> dict[str, Any]:
     """An appointment in IDENT's ticket fields (NaPopravku has no UTM tags; its ``source`` goes to
-    the form name). Times are the service's, UTC where they carry no zone (the hook decides)."""
+    the form name). Times are the service's, UTC where they carry no zone (the hook decides).
+
+    Not mapped: ``patient_birthday``, ``patient_gender``, ``mis_service_id`` and ``clinic``. IDENT's
+    ticket has no field for them (reference ident-protocol.md §2.4; §3, the database variant, has no
+    public schema either), so ``ident_leads`` has no column for them: they stay in the lead's
+    ``raw_payload``, the appointment exactly as received."""
     from ident_hooks.napopravku import parse_wire_time
 
     doctor = appointment.get("doctor") if isinstance(appointment.get("doctor"), dict) else {}
@@ -92,8 +98,11 @@ def acknowledge(hook: Any, leads: list[Lead], rejects: list[RejectedRecord], set
     for appointment, exc in failed:
         log.warning("NaPopravku appointment %s not acknowledged (next run retries): %s", appointment["uuid"], exc)
     if overdue:
+        # Failed at once, not retried: the failure alert goes out only once no retry is left, and by
+        # the task's first retry (60 s later) NaPopravku has cancelled the appointment, so the retry
+        # would find nothing to acknowledge and succeed without anyone being told.
         uuids = ", ".join(str(a["uuid"]) for a, _ in overdue)
-        raise AirflowException(
+        raise AirflowFailException(
             f"{len(overdue)} NaPopravku appointment(s) stored more than {ALERT_AFTER.seconds // 60} min ago are "
             f"still unacknowledged and will be cancelled by NaPopravku at 10 min: {uuids}; last error: {overdue[-1][1]}"
         )
