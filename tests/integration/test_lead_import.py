@@ -188,3 +188,27 @@ def test_a_lead_dated_in_the_future_does_not_push_the_watermark_past_now(ident_d
     assert result.new == 1  # the lead itself is kept
     (watermark,) = query(ident_db, "SELECT watermark FROM ident_sync_state WHERE integration = 'future'")[0]
     assert as_utc(watermark) <= now
+
+
+def test_a_state_row_another_run_created_meanwhile_is_read_not_a_failure(ident_db, monkeypatch):
+    """Two DAGs of a new integration start together: both find no state row, one inserts first. The
+    race is forced (the losing run's insert replayed once), since two threads would hit it rarely."""
+    from ident_integrations.store.base import CapabilityStore
+    from ident_integrations.store.tables import sync_state
+
+    db = IdentDatabase("ident_db")
+    db.ensure_schema()
+    first = LeadStore(db, "raced").sync_state(enabled_today=date(2026, 1, 5))  # the winning run's row
+    original, raced = CapabilityStore._read_or_create_state, []
+
+    def losing_run(self, conn, enabled_on):
+        if not raced:  # it read nothing a moment ago and now inserts: the row is there by then
+            raced.append(enabled_on)
+            conn.execute(sync_state.insert().values(integration=self.integration, capability=self.capability,
+                                                    enabled_on=enabled_on))  # fmt: skip
+        return original(self, conn, enabled_on)
+
+    monkeypatch.setattr(CapabilityStore, "_read_or_create_state", losing_run)
+    assert LeadStore(db, "raced").sync_state(enabled_today=date(2026, 1, 6)) == first
+    assert raced == [date(2026, 1, 6)]
+    assert query(ident_db, "SELECT COUNT(*) FROM ident_sync_state WHERE integration = 'raced'") == [(1,)]

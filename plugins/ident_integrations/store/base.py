@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from sqlalchemy import Connection, Insert, Update, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ident_hooks.exchange import Exchange
 from ident_integrations.records import RejectedRecord, canonical_json, payload_hash
@@ -206,8 +207,14 @@ class CapabilityStore:
 
     def sync_state(self, *, enabled_today: date) -> SyncState:
         """The integration's state, created on first contact: that day is when it was enabled."""
-        with self.db.begin() as conn:
-            return self._read_or_create_state(conn, enabled_today)
+        try:
+            with self.db.begin() as conn:
+                return self._read_or_create_state(conn, enabled_today)
+        except IntegrityError:
+            # Another run of the integration created it between our read and insert (two DAGs of a
+            # new integration starting together): read theirs, in a new transaction that sees it.
+            with self.db.begin() as conn:
+                return self._read_or_create_state(conn, enabled_today)
 
     def _advance_state(
         self, conn: Connection, newest: datetime | None, window: tuple[datetime, datetime] | None
