@@ -165,7 +165,8 @@ def smsc_messages(sandbox, login: str) -> list[dict]:
 # -- lead sources as the tests drive them ---------------------------------------------------------
 # One class per lead service: its connection (SOURCE_CONN_ID), what it shows now (asked through its
 # API, not through the code under test), and how to give it a bad and a new lead. Used by the lead
-# DAG tests (tests/e2e/test_lead_sources_dag.py) and the watch tests (tests/integration/test_lead_watch.py).
+# DAG tests (tests/e2e/test_lead_sources_dag.py, which keeps NaPopravku's) and the watch tests
+# (tests/integration/test_lead_watch.py).
 
 SOURCE_CONN_ID = "lead_source"
 CLINIC_TZ = ZoneInfo("Europe/Moscow")  # the sandbox's and the clinic databases' timezone
@@ -220,8 +221,8 @@ class SourceSetup:
         """Add a lead without a phone (``bad_id``)."""
         raise NotImplementedError
 
-    def add_new(self) -> None:
-        """Add a good lead made 30 s ago (``new_id``)."""
+    def add_new(self, n: int = 2) -> None:
+        """Add a good lead made about a minute ago (``new_id``); another ``n`` (from 2 up) adds another."""
         raise NotImplementedError
 
     def arm_rate_limit(self) -> None:
@@ -262,8 +263,8 @@ class ClinicHttpSource(SourceSetup):
     def add_bad(self) -> None:
         self.bad_id = self._add(1, "")
 
-    def add_new(self) -> None:
-        self.new_id = self._add(2, "89110000002")
+    def add_new(self, n: int = 2) -> None:
+        self.new_id = self._add(n, "89110000002")
 
 
 class UisSource(SourceSetup):
@@ -301,8 +302,8 @@ class UisSource(SourceSetup):
     def add_bad(self) -> None:
         self.bad_id = self._add(1, None)
 
-    def add_new(self) -> None:
-        self.new_id = self._add(2, "79110000002")
+    def add_new(self, n: int = 2) -> None:
+        self.new_id = self._add(n, "79110000002")
 
     def arm_rate_limit(self) -> None:
         self.sandbox.uis_set_limits(self.name, minute_reset=1)  # the hook waits out a 1-second window
@@ -352,71 +353,14 @@ class FlexbeSource(SourceSetup):
     def add_bad(self) -> None:
         self.bad_id = self._add(1, "")
 
-    def add_new(self) -> None:
-        self.new_id = self._add(2, "+7 (916) 123-45-67")
+    def add_new(self, n: int = 2) -> None:
+        self.new_id = self._add(n, "+7 (916) 123-45-67")
 
     def arm_rate_limit(self) -> None:
         self.sandbox._control("POST", f"/flexbe/{self.name}/errors", json={"code": 1, "count": 1})
 
     def cleanup(self) -> None:
         self.sandbox._control("DELETE", f"/flexbe/{self.name}/state")
-
-
-class NaPopravkuSource(SourceSetup):
-    service = "napopravku"
-    auth_status = 401
-    auth_message = "Unauthenticated."
-    limit_status = 429
-    limit_message = "Too Many Attempts."
-
-    def leads_block(self) -> dict:
-        return {}  # the service gives what is not yet acknowledged, whatever the window
-
-    def connection(self, good: bool) -> str:
-        host = f"{self.sandbox.base_url}/napopravku/{self.name}/api/v1"
-        return connection_json(conn_type="ident_napopravku", host=host, password=self.key(good))
-
-    def _unreceived(self) -> list[dict]:
-        import requests
-
-        url = f"{self.sandbox.base_url}/napopravku/{self.name}/api/v1/appointments"
-        headers = {"Accept": "application/json", "Authorization": f"Bearer {self.sandbox.key}"}
-        query = "is_received=0&is_cancelled=0&paging[page]=1&paging[per_page]=100"
-        result = requests.get(f"{url}?{query}", headers=headers, timeout=30).json()["result"]
-        assert result["meta"]["last_page"] <= 1  # small data: one page
-        return result["items"]
-
-    def visible(self) -> set[str]:
-        return {item["uuid"] for item in self._unreceived()}
-
-    def defects(self) -> set[str]:
-        return {item["uuid"] for item in self._unreceived() if item.get("patient_phone") in (None, "")} | {self.bad_id}
-
-    def _add(self, n: int, phone: str | None) -> str:
-        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2, hours=n)
-        end = start + timedelta(minutes=30)
-        body = {
-            "clinic": {"id": 1, "name": "Клиника на Невском", "mis_clinic_id": "1"},
-            "doctor": {"id": 7, "name": "Смирнова Ольга Викторовна", "mis_doctor_id": "12"},
-            "start_time": f"{start:%Y-%m-%d %H:%M:%S}", "end_time": f"{end:%Y-%m-%d %H:%M:%S}",
-            "patient_surname": "Иванова", "patient_firstname": "Анна", "patient_father_name": None,
-            "patient_phone": phone, "patient_email": None, "comment": "Хочу на чистку", "source": "site",
-        }  # fmt: skip
-        return self.sandbox._control("POST", f"/napopravku/{self.name}/appointments", json=body)["stored"]["uuid"]
-
-    def add_bad(self) -> None:
-        self._add(0, "+79115550001")  # the first run needs a few good ones: the history is all received
-        self._add(1, "89115550002")
-        self.bad_id = self._add(2, None)
-
-    def add_new(self) -> None:
-        self.new_id = self._add(3, "+79115550003")
-
-    def arm_rate_limit(self) -> None:
-        self.sandbox._control("PUT", f"/napopravku/{self.name}/throttle", json={"count": 1, "retry_after": 1})
-
-    def cleanup(self) -> None:
-        self.sandbox._control("DELETE", f"/napopravku/{self.name}/state")
 
 
 class Top32Source(SourceSetup):
@@ -458,8 +402,8 @@ class Top32Source(SourceSetup):
     def add_bad(self) -> None:
         self.bad_id = self._add(1, None)
 
-    def add_new(self) -> None:
-        self.new_id = self._add(2, 79110000002)
+    def add_new(self, n: int = 2) -> None:
+        self.new_id = self._add(n, 79110000002)
 
     def cleanup(self) -> None:
         self.sandbox._control("DELETE", f"/top32/{self.name}/state")
@@ -520,24 +464,24 @@ class ClinicDbSource(SourceSetup):
     def add_bad(self) -> None:
         self.bad_id = self._add(1, "")
 
-    def add_new(self) -> None:
-        self.new_id = self._add(2, "+79210000002")
+    def add_new(self, n: int = 2) -> None:
+        self.new_id = self._add(n, "+79210000002")
 
     def cleanup(self) -> None:
         self.db.close()
 
 
 SOURCE_SETUPS: dict[str, type[SourceSetup]] = {
-    setup.service: setup
-    for setup in (ClinicHttpSource, UisSource, FlexbeSource, NaPopravkuSource, Top32Source, ClinicDbSource)
+    setup.service: setup for setup in (ClinicHttpSource, UisSource, FlexbeSource, Top32Source, ClinicDbSource)
 }
 
 
 @contextmanager
-def lead_source(service: str, sandbox, monkeypatch, request) -> Iterator[SourceSetup]:
-    """The lead source ``service`` set up afresh and connected (``SOURCE_CONN_ID``); cleaned up after,
-    the sandbox's faults of the service reset (for a pytest fixture: ``request`` gives its fixtures)."""
-    made = SOURCE_SETUPS[service](sandbox, monkeypatch, request)
+def lead_source(setup: str | type[SourceSetup], sandbox, monkeypatch, request) -> Iterator[SourceSetup]:
+    """The lead source ``setup`` (a service of SOURCE_SETUPS, or a SourceSetup class) set up afresh and
+    connected (``SOURCE_CONN_ID``); cleaned up after, the sandbox's faults of the service reset (for a
+    pytest fixture: ``request`` gives its fixtures)."""
+    made = (SOURCE_SETUPS[setup] if isinstance(setup, str) else setup)(sandbox, monkeypatch, request)
     made.connect()
     try:
         yield made

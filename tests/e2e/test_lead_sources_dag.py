@@ -8,26 +8,96 @@ auth failure that fails the run at once with the service's own message and the a
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from tests.e2e.test_lead_dag import asset_events, import_result
-from tests.helpers import CLINIC_TICKETS, SOURCE_CONN_ID, dags_for, lead_source, query
+from tests.helpers import (
+    CLINIC_TICKETS,
+    SOURCE_CONN_ID,
+    ClinicDbSource,
+    FlexbeSource,
+    UisSource,
+    connection_json,
+    dags_for,
+    lead_source,
+    query,
+)
+from tests.helpers import SourceSetup as Source
 
 TIMEOUT_SECONDS = 1.5  # the run's request timeout; the slow answer comes later than this
 SLOW_MS = 2500
 ATTEMPTS = 5  # enough for 2 × 503, a timeout and a rate limit in a row on one request
 pytestmark = pytest.mark.e2e
 
-# The sources and how the tests drive them are in tests/helpers.py (SourceSetup), shared with the watch tests.
-SOURCES = ("uis", "flexbe", "napopravku", "clinic_db")
+# How the tests drive each source (SourceSetup in tests/helpers.py, shared with the watch tests); NaPopravku's here.
+
+
+class NaPopravku(Source):
+    service = "napopravku"
+    auth_status = 401
+    auth_message = "Unauthenticated."
+    limit_status = 429
+    limit_message = "Too Many Attempts."
+
+    def leads_block(self) -> dict:
+        return {}  # the service gives what is not yet acknowledged, whatever the window
+
+    def connection(self, good: bool) -> str:
+        host = f"{self.sandbox.base_url}/napopravku/{self.name}/api/v1"
+        return connection_json(conn_type="ident_napopravku", host=host, password=self.key(good))
+
+    def _unreceived(self) -> list[dict]:
+        url = f"{self.sandbox.base_url}/napopravku/{self.name}/api/v1/appointments"
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {self.sandbox.key}"}
+        query = "is_received=0&is_cancelled=0&paging[page]=1&paging[per_page]=100"
+        result = requests.get(f"{url}?{query}", headers=headers, timeout=30).json()["result"]
+        assert result["meta"]["last_page"] <= 1  # small data: one page
+        return result["items"]
+
+    def visible(self) -> set[str]:
+        return {item["uuid"] for item in self._unreceived()}
+
+    def defects(self) -> set[str]:
+        return {item["uuid"] for item in self._unreceived() if item.get("patient_phone") in (None, "")} | {self.bad_id}
+
+    def _add(self, n: int, phone: str | None) -> str:
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2, hours=n)
+        end = start + timedelta(minutes=30)
+        body = {
+            "clinic": {"id": 1, "name": "Клиника на Невском", "mis_clinic_id": "1"},
+            "doctor": {"id": 7, "name": "Смирнова Ольга Викторовна", "mis_doctor_id": "12"},
+            "start_time": f"{start:%Y-%m-%d %H:%M:%S}", "end_time": f"{end:%Y-%m-%d %H:%M:%S}",
+            "patient_surname": "Иванова", "patient_firstname": "Анна", "patient_father_name": None,
+            "patient_phone": phone, "patient_email": None, "comment": "Хочу на чистку", "source": "site",
+        }  # fmt: skip
+        return self.sandbox._control("POST", f"/napopravku/{self.name}/appointments", json=body)["stored"]["uuid"]
+
+    def add_bad(self) -> None:
+        self._add(0, "+79115550001")  # the first run needs a few good ones: the history is all received
+        self._add(1, "89115550002")
+        self.bad_id = self._add(2, None)
+
+    def add_new(self) -> None:
+        self.new_id = self._add(3, "+79115550003")
+
+    def arm_rate_limit(self) -> None:
+        self.sandbox._control("PUT", f"/napopravku/{self.name}/throttle", json={"count": 1, "retry_after": 1})
+
+    def cleanup(self) -> None:
+        self.sandbox._control("DELETE", f"/napopravku/{self.name}/state")
+
+
+SOURCES = {source.service: source for source in (UisSource, FlexbeSource, NaPopravku, ClinicDbSource)}
 HTTP_SOURCES = ("uis", "flexbe", "napopravku")
 
 
 @pytest.fixture
 def source(request, sandbox, monkeypatch):
-    with lead_source(request.param, sandbox, monkeypatch, request) as made:
+    with lead_source(SOURCES[request.param], sandbox, monkeypatch, request) as made:
         yield made
 
 
