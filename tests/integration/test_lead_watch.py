@@ -1,29 +1,39 @@
-"""Watch mode below the triggerer: the watcher's look and the trigger's event loop against the
-sandbox over HTTP and the IDENT database on MariaDB. (The whole path through a real triggerer and
-scheduler is in tests/e2e/test_demo_smoke.py, which runs the demo's watched integration.)"""
+"""Watch mode below the triggerer: the watcher's look and the trigger's event loop against each lead
+source (the sandbox over HTTP, the clinic's own tables on MariaDB; the sources as
+tests/helpers.py's SourceSetup drives them) and the IDENT database on MariaDB. (The whole path
+through a real triggerer and scheduler is in tests/e2e/test_demo_smoke.py, which runs the demo's
+watched integration.)"""
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from ident_integrations.capabilities.leads import import_leads
 from ident_integrations.config import parse_config
 from ident_integrations.watch import RESIGNAL_AFTER, LeadWatcher, NewLeadsTrigger
-from tests.helpers import connection_json, query
+from tests.helpers import connection_json, lead_source, query
+
+WATCHED = ("clinic_http", "uis", "flexbe", "top32", "clinic_db")  # NaPopravku's own way: its test below
 
 
-def watched_settings(conn_id: str, start_date):
+@pytest.fixture
+def source(request, clean_sandbox, monkeypatch):
+    with lead_source(request.param, clean_sandbox, monkeypatch, request) as made:
+        yield made
+
+
+def watched_settings(source, **leads):
     config = parse_config(
         {
             "defaults": {"request_backoff_seconds": 0.01},
             "integrations": [
                 {
                     "name": "site",
-                    "service": "clinic_http",
-                    "conn_id": conn_id,
-                    "leads": {"mode": "watch", "watch_seconds": 1, "start_date": start_date.isoformat()},
+                    "service": source.service,
+                    "conn_id": source.conn_id,
+                    "leads": {"mode": "watch", "watch_seconds": 1, **source.leads_block(), **leads},
                 }
             ],
         },
@@ -32,45 +42,42 @@ def watched_settings(conn_id: str, start_date):
     return config.resolve("site", "leads")
 
 
-@pytest.fixture
-def tenant(clean_sandbox):
-    return f"w_{uuid.uuid4().hex[:12]}"
+def logged_requests(conn) -> int:
+    return query(conn, "SELECT COUNT(*) FROM ident_exchange_log")[0][0]
 
 
-def add_lead(sandbox, tenant: str, lead_id: str) -> None:
-    when = (sandbox.now() - timedelta(seconds=5)).isoformat()
-    sandbox.add_ticket(tenant, {"Id": lead_id, "DateAndTime": when, "ClientPhone": "89110000002"})
-
-
-def test_a_look_finds_only_what_is_not_stored_and_signals_each_lead_once(
-    clean_sandbox, clinic_conn, ident_mysql, tenant
-):
-    settings = watched_settings(clinic_conn(clean_sandbox, tenant), clean_sandbox.now().date())
+@pytest.mark.parametrize("source", WATCHED, indirect=True)
+def test_a_look_finds_only_what_is_not_stored_and_signals_each_lead_once(source, ident_mysql):
+    source.add_bad()  # a record to quarantine, whatever the source's own data
+    settings = watched_settings(source)
     watcher = LeadWatcher(settings)
     first = watcher.look()
-    assert first  # the leads of today (a first run's window from today), bad ones included
+    visible, bad = source.visible(), source.defects()
+    assert len(first) == len(visible) > len(bad)  # every lead of the window and every bad record
+    assert sum(key.startswith("reject|") for key in first) == len(bad)
     assert watcher.look() == []  # signalled once, not again while the import has not stored them
 
     result = import_leads(settings)
-    assert result.new + result.rejected == len(first)  # the look saw exactly what the import took
-    assert result.rejected > 0  # a stored lead and a quarantined record are pending no more
-    assert LeadWatcher(settings).look() == []  # (a restarted triggerer)
+    assert (result.new, result.rejected) == (len(visible - bad), len(bad))  # the look saw what the import took
+    assert result.new + result.rejected == len(first)
+    logged = logged_requests(ident_mysql)
+    assert logged > 0
+    assert LeadWatcher(settings).look() == []  # stored and quarantined: pending no more (a restarted triggerer)
 
-    add_lead(clean_sandbox, tenant, "watch-1")
+    source.add_new()
     new = watcher.look()
-    assert len(new) == 1 and new[0].startswith("watch-1|")
-    assert query(ident_mysql, "SELECT COUNT(*) FROM ident_exchange_log")[0][0] == 1  # only the import's
+    assert len(new) == 1 and new[0].startswith(f"{source.new_id}|")
+    assert logged_requests(ident_mysql) == logged  # the looks' requests are not logged, only the import's
     assert watcher.look() == []
     later = datetime.now(UTC) + RESIGNAL_AFTER
     assert watcher.look(later) == new  # still not stored after a while (a failed run): signalled again
 
 
-def test_the_trigger_fires_when_a_lead_appears_and_keeps_watching(
-    clean_sandbox, clinic_conn, ident_mysql, tenant, monkeypatch
-):
+@pytest.mark.parametrize("source", ["clinic_http", "clinic_db"], indirect=True)
+def test_the_trigger_fires_when_a_lead_appears_and_keeps_watching(source, ident_mysql, monkeypatch):
     import ident_integrations.watch as watch
 
-    settings = watched_settings(clinic_conn(clean_sandbox, tenant), clean_sandbox.now().date())
+    settings = watched_settings(source)
     import_leads(settings)  # what is there now is stored: the trigger must stay quiet until a new lead
     monkeypatch.setattr(watch, "_watcher", lambda integration: LeadWatcher(settings))  # the test's config
 
@@ -85,13 +92,13 @@ def test_the_trigger_fires_when_a_lead_appears_and_keeps_watching(
         try:
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(events.get(), 1.5)  # nothing new: no event
-            add_lead(clean_sandbox, tenant, "watch-2")
+            source.add_new()
             payload = await asyncio.wait_for(events.get(), 10)
             assert payload["integration"] == "site" and payload["new"] == 1
-            assert payload["keys"][0].startswith("watch-2|")
-            add_lead(clean_sandbox, tenant, "watch-3")
+            assert payload["keys"][0].startswith(f"{source.new_id}|")
+            source.add_new(3)
             payload = await asyncio.wait_for(events.get(), 10)  # the same trigger goes on watching
-            assert payload["keys"] == [k for k in payload["keys"] if k.startswith("watch-3|")]
+            assert payload["new"] == 1 and payload["keys"][0].startswith(f"{source.new_id}|")
             assert collector.done() is False
         finally:
             collector.cancel()
