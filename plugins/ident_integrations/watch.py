@@ -13,6 +13,8 @@ A look is the import's own window and fetch (so it sees exactly what a run would
 leads, compared with what is stored; it writes nothing. Its requests are not written to
 ``ident_exchange_log`` (8,640 a day per integration); failures are in the triggerer's log, and
 ``max_consecutive_failures`` in a row stop the watcher with the error (the triggerer restarts it).
+What a look asks only to apply the integration's rules and what rarely changes (UIS's employee
+groups, for ``leads.exclude_groups``) is asked once every :data:`LOOKUP_MAX_AGE`, not at every look.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from ident_integrations.config import ResolvedCapability
 log = logging.getLogger(__name__)
 SAFETY_NET = timedelta(hours=1)  # a watched DAG still runs this often without any event
 RESIGNAL_AFTER = timedelta(minutes=2)  # a signalled lead still pending this long is signalled again
+# Hook methods whose answer a look reuses for LOOKUP_MAX_AGE: they serve the integration's rules and
+# change rarely (UIS's employee groups: ``leads.exclude_groups`` is checked against them).
+REMEMBERED_LOOKUPS = frozenset({"group_employees"})
+LOOKUP_MAX_AGE = timedelta(minutes=5)
 
 
 @contextmanager
@@ -44,6 +50,33 @@ def _quiet_mapping() -> Iterator[None]:
         yield
     finally:
         services.setLevel(level)
+
+
+class _RememberingHook:
+    """The watcher's hook: every attribute is the hook's own, but the methods of
+    :data:`REMEMBERED_LOOKUPS` answer from memory until :data:`LOOKUP_MAX_AGE` has passed since they
+    were asked (by the looks' clock, ``now``, which the watcher sets before each look; a clock that
+    went back asks again)."""
+
+    def __init__(self, hook: Any) -> None:
+        self._hook = hook
+        self._answers: dict[tuple, tuple[datetime, Any]] = {}
+        self.now = datetime.now(UTC)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._hook, name)
+        if name not in REMEMBERED_LOOKUPS:
+            return attribute
+
+        def remembered(*args: Any, **kwargs: Any) -> Any:
+            key = (name, args, tuple(sorted(kwargs.items())))
+            asked_at, answer = self._answers.get(key, (None, None))
+            if asked_at is None or not timedelta(0) <= self.now - asked_at < LOOKUP_MAX_AGE:
+                answer = attribute(*args, **kwargs)
+                self._answers[key] = (self.now, answer)
+            return answer
+
+        return remembered
 
 
 class LeadWatcher:
@@ -63,7 +96,7 @@ class LeadWatcher:
         self.store = LeadStore.open(settings)
         service = service_for(settings)
         self.source = service.source("leads")
-        self.hook = service.hook(settings)  # no exchange recorder: looks are not logged
+        self.hook = _RememberingHook(service.hook(settings))  # no exchange recorder: looks are not logged
         self.signalled: dict[str, datetime] = {}
 
     def look(self, now: datetime | None = None) -> list[str]:
@@ -81,6 +114,7 @@ class LeadWatcher:
         from ident_integrations.store.leads import lead_key
 
         settings, tz, source = self.settings, self.settings.tz, self.source
+        self.hook.now = now
         state = self.store.sync_state(enabled_today=now.astimezone(tz).date())
         start, end = lead_window(
             newest_lead_at=state.watermark,

@@ -6,13 +6,13 @@ watched integration.)"""
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ident_integrations.capabilities.leads import import_leads
 from ident_integrations.config import parse_config
-from ident_integrations.watch import RESIGNAL_AFTER, LeadWatcher, NewLeadsTrigger
+from ident_integrations.watch import LOOKUP_MAX_AGE, RESIGNAL_AFTER, LeadWatcher, NewLeadsTrigger
 from tests.helpers import connection_json, lead_source, query
 
 WATCHED = ("clinic_http", "uis", "flexbe", "top32", "clinic_db")  # NaPopravku's own way: its test below
@@ -71,6 +71,31 @@ def test_a_look_finds_only_what_is_not_stored_and_signals_each_lead_once(source,
     assert watcher.look() == []
     later = datetime.now(UTC) + RESIGNAL_AFTER
     assert watcher.look(later) == new  # still not stored after a while (a failed run): signalled again
+
+
+@pytest.mark.parametrize("source", ["uis"], indirect=True)
+def test_the_uis_groups_of_exclude_groups_are_asked_once_in_a_while_not_at_every_look(source, ident_mysql):
+    messages = source.messages("id", "group_name")
+    excluded = messages[0]["group_name"]
+    settings = watched_settings(source, exclude_groups=[excluded])
+
+    def group_requests() -> int:
+        return source.sandbox.uis_stats(source.name)["calls_by_method"].get("get.group_employees", 0)
+
+    result = import_leads(settings)  # stores every lead but the excluded group's (it asks the groups itself)
+    assert result.excluded == sum(row["group_name"] == excluded for row in messages) > 0
+    asked = group_requests()
+    watcher = LeadWatcher(settings)
+    now = datetime.now(UTC)
+    for seconds in range(0, 70, 10):  # a minute of looks, every 10 s
+        assert watcher.look(now + timedelta(seconds=seconds)) == []  # the excluded leads are not pending
+    assert watcher.look(now + LOOKUP_MAX_AGE - timedelta(seconds=1)) == []
+    assert group_requests() == asked + 1  # one request for all those looks
+    assert watcher.look(now + timedelta(minutes=10)) == []  # asked again within minutes (a group renamed, added)
+    assert group_requests() == asked + 2
+    source.add_new()
+    new = watcher.look(now + timedelta(minutes=10, seconds=10))
+    assert len(new) == 1 and new[0].startswith(f"{source.new_id}|") and group_requests() == asked + 2
 
 
 @pytest.mark.parametrize("source", ["clinic_http", "clinic_db"], indirect=True)
