@@ -1,7 +1,8 @@
 """UIS / CoMagic Data API v2.0 (reference external-apis.md §1): JSON-RPC 2.0 at ``POST /uis/{account}/v2.0``.
 
-Methods ``get.account``, ``get.calls_report`` and ``get.group_employees``; the token is the sandbox
-key (``params.access_token``); every answer is HTTP 200 with ``result`` or ``error`` and the
+Methods ``get.account``, ``get.calls_report``, ``get.offline_messages_report`` (site leads: the
+clinic_http lead generator's leads as UIS renders them) and ``get.group_employees``; the token is the
+sandbox key (``params.access_token``); every answer is HTTP 200 with ``result`` or ``error`` and the
 account's rate limits in its metadata. Recordings at ``GET /uis/{account}/system/media/talk/…``.
 Facts the reference marks [UNCONFIRMED] (inclusive ``date_till``, dates in the account's zone,
 HTTP 200 for errors) are emulated the way the hook assumes them; the README lists them.
