@@ -1,16 +1,23 @@
 """One progress line for `make demo`: leads and calls stored per integration and the last run of each DAG.
 
-Exits 0 when leads and calls are stored and every DAG's last finished run succeeded (the smoke check).
+Exits 0 (the smoke check) when every integration with leads enabled in the integrations file has at
+least one ident_leads row, calls are stored, and every DAG's last finished run succeeded.
 Usage: demo_status.py IDENT_SQLITE_FILE AIRFLOW_PORT
 """
 
 import json
+import os
 import sqlite3
 import sys
 import urllib.request
 from pathlib import Path
 
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 DEMO_LOGIN = {"username": "admin", "password": "admin"}
+# The integrations file as the DAGs find it (plugins/ident_integrations/config.py: config_path).
+CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE = "IDENT_INTEGRATIONS_FILE", ROOT / "include" / "integrations.yaml"
 
 
 def row_counts(path: str, table: str) -> dict[str, int]:
@@ -62,14 +69,52 @@ def last_finished_runs(port: str) -> dict[str, str]:
     return states
 
 
+# --- the integrations file -------------------------------------------------------------------------
+
+
+def load_integrations() -> dict:
+    """The integrations file as plain YAML: the project's own loader imports Airflow (two seconds)."""
+    path = Path(os.environ.get(CONFIG_FILE_ENV) or DEFAULT_CONFIG_FILE)
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: the top level is not a mapping")
+    return config
+
+
+def setting(config: dict, integration: dict, capability: str, name: str, default=None):
+    """A capability's setting as the DAGs resolve it (config.resolve_fields): the integration's
+    value, else the one in ``defaults``, else ``default`` (a null counts as not written)."""
+    for block in (integration.get(capability), (config.get("defaults") or {}).get(capability)):
+        if isinstance(block, dict) and block.get(name) is not None:
+            return block[name]
+    return default
+
+
+def enabled(config: dict, capability: str) -> list[dict]:
+    """The integrations with a DAG for ``capability``: its block written and not switched off."""
+    return [
+        integration
+        for integration in config.get("integrations") or []
+        if isinstance(integration, dict)
+        and isinstance(integration.get(capability), dict)
+        and setting(config, integration, capability, "enabled", True) is not False
+    ]
+
+
 def main() -> int:
     path, port = sys.argv[1:3]
     leads, calls = row_counts(path, "ident_leads"), row_counts(path, "ident_calls")
     note = ""
     try:
+        config = load_integrations()
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        config, note = {}, f" (integrations file unreadable: {exc})"
+    try:
         runs = last_finished_runs(port)
     except OSError as exc:
-        runs, note = {}, f" (Airflow API not answering: {exc})"
+        runs, note = {}, f"{note} (Airflow API not answering: {exc})"
+    lead_integrations = [item["name"] for item in enabled(config, "leads")]
+    leads_by_integration = {name: leads.get(name, 0) for name in lead_integrations} | leads
 
     def counts(rows: dict[str, int]) -> str:
         return ", ".join(f"{name}: {count}" for name, count in sorted(rows.items())) or "none yet"
@@ -80,10 +125,16 @@ def main() -> int:
     messages = grouped(path, "SELECT channel || ' ' || status, COUNT(*) FROM ident_messages GROUP BY 1")
     events = row_counts(path, "ident_calendar_events")
     print(
-        f"ident_leads rows: {counts(leads)} | ident_calls rows: {counts(calls)} | geocoded: {counts(geocodes)} "
-        f"| messages: {counts(messages)} | calendar events: {counts(events)} | last runs: {dags}{note}"
+        f"ident_leads rows: {counts(leads_by_integration)} | ident_calls rows: {counts(calls)} "
+        f"| geocoded: {counts(geocodes)} | messages: {counts(messages)} | calendar events: {counts(events)} "
+        f"| last runs: {dags}{note}"
     )
-    healthy = sum(leads.values()) > 0 and sum(calls.values()) > 0 and bool(runs)
+    healthy = (
+        bool(config)
+        and all(leads.get(name, 0) > 0 for name in lead_integrations)
+        and sum(calls.values()) > 0
+        and bool(runs)
+    )
     return 0 if healthy and all(state == "success" for state in runs.values()) else 1
 
 
