@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the sandbox of external services + `airflow standalone`, on the embedded defaults
 # (SQLite metadata in .airflow/, a SQLite IDENT database, connections pointed at the sandbox).
-# Ctrl-C stops every process it started. `scripts/demo.sh --smoke` exits 0 once leads are stored
-# and every lead DAG has a successful run (or 1 after DEMO_SMOKE_TIMEOUT seconds).
+# Ctrl-C stops every process it started. `scripts/demo.sh --smoke` exits 0 once scripts/demo_status.py
+# is satisfied: leads of every lead integration and call history stored, free slots of an accepted push
+# at every schedule receiver, every DAG's last run green (or 1 after DEMO_SMOKE_TIMEOUT seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=0; [ "${1:-}" = "--smoke" ] && SMOKE=1

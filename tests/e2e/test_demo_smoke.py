@@ -1,6 +1,7 @@
 """One smoke run of the whole stack as `make demo` starts it: airflow standalone + the sandbox,
-until every lead source has stored leads, 30 days of call history are stored and every DAG has a
-green run. Takes one to three minutes."""
+until every lead source has stored leads, 30 days of call history are stored, every schedule receiver
+of the sandbox holds free slots of a push it accepted, and every DAG has a green run. Takes one to
+three minutes."""
 
 import os
 import re
@@ -54,6 +55,11 @@ def test_demo_stack_loads_leads_with_green_runs(tmp_path):
     leads = status_counts(final, "ident_leads rows")
     for name in lead_dags:
         assert re.fullmatch(r"[1-9]\d*", leads.get(name, "none")), f"no lead of {name} in ident_leads: {final}"
+    # and a green push may have gone nowhere: each receiver holds free slots of a push it accepted
+    # (the sandbox's /_sandbox/<service>/<account>/received; booking_db: the clinic's TimeTable rows)
+    slots = status_counts(final, "slots received")
+    for name in schedule_dags:
+        assert re.fullmatch(r"[1-9]\d*", slots.get(name, "none")), f"{name}'s receiver has no free slot: {final}"
     # patients geocoded, and reminders recorded (SMS wait out the quiet hours; e-mail has none)
     assert re.search(r"geocoded: ok: [1-9]", final), final
     assert re.search(r"messages: .*email (sent|delivered): [1-9]", final), final
