@@ -1,7 +1,8 @@
 """The clinic's own database (IDENT's "Вариант с базой данных", service ``clinic_db``) as the sandbox
 keeps it: a SQLite file (``--clinic-db PATH``; off when not given) with a ``Tickets`` table whose
 columns carry IDENT's ticket field names (reference §2.4), what a clinic's site writes its forms to,
-and an empty ``TimeTable`` the schedule export (``schedule.table``) replaces its horizon in.
+and an empty ``TimeTable`` the schedule export (``schedule.table``) replaces its horizon in (both
+created afresh at each start).
 
 The leads are those of ``demo_data.LeadGenerator`` for the tenant ``TENANT``, the very data (and the
 same ~10 % defects) the clinic_http emulator would serve for that name: the back catalogue is written
@@ -40,9 +41,10 @@ _DDL = (
     + ", ".join(f"{name} {kind} NULL" for name, kind in TEXT_COLUMNS.items())
     + ")"
 )
-# The schedule export's table (services/clinic_db.py): kept by the export, only created here.
+# The schedule export's table (services/clinic_db.py): kept by the export, created empty at each
+# start like the sandbox's other receivers (an earlier session's rows would pass for this one's).
 TIMETABLE_DDL = (
-    "CREATE TABLE IF NOT EXISTS TimeTable (DoctorId INTEGER NOT NULL, BranchId INTEGER NOT NULL, "
+    "CREATE TABLE TimeTable (DoctorId INTEGER NOT NULL, BranchId INTEGER NOT NULL, "
     "StartDateTime DATETIME NOT NULL, LengthInMinutes INTEGER NOT NULL, IsBusy BOOLEAN NOT NULL, "
     "DoctorName VARCHAR(255) NULL, BranchName VARCHAR(255) NULL)"
 )
@@ -75,6 +77,7 @@ class ClinicTables:
         with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
             if create:
                 conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+                conn.execute("DROP TABLE IF EXISTS TimeTable")
                 conn.execute(_DDL)
                 conn.execute(TIMETABLE_DDL)
             conn.executemany(_INSERT, [self.row(self.generator.lead(i)) for i in range(self.written, upto)])

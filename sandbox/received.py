@@ -129,11 +129,14 @@ class ReceivedLog:
         self.rejected += 1
         self.last_errors = errors[:MAX_ERRORS]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, bodies: bool = True) -> dict[str, Any]:
+        """``bodies=False``: each push's summary without its body (a status line polling it stays
+        small; a whole timetable is megabytes)."""
+        pushes = list(self.pushes) if bodies else [{k: v for k, v in p.items() if k != "body"} for p in self.pushes]
         return {
             "accepted": self.accepted,
             "rejected": self.rejected,
             "last_errors": self.last_errors,
-            "last": self.pushes[-1] if self.pushes else None,
-            "pushes": list(self.pushes),
+            "last": pushes[-1] if pushes else None,
+            "pushes": pushes,
         }

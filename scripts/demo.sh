@@ -71,11 +71,16 @@ airflow connections import --overwrite "$AIRFLOW_HOME/demo-connections.json" > "
 airflow pools set ident_napopravku 2 "NaPopravku appointments: acknowledged within 10 minutes" >> "$LOGS/connections.log" 2>&1 \
   || { cat "$LOGS/connections.log"; exit 1; }
 # The clinic's schedule the free-slot export reads: the demo network (ident demo-data), written
-# once, while the IDENT database has no branches (a rerun of the command replaces it).
+# once, while the IDENT database has no branches (a rerun of the command replaces it). The sandbox's
+# receivers start empty each time: the export forgets what it pushed to them before, so its first
+# runs push everything (NaPopravku's clinics and doctors first) instead of skipping "unchanged".
 if ! python - "$IDENT_DB" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+if "ident_schedule_pushes" in tables:
+    with db:
+        db.execute("DELETE FROM ident_schedule_pushes")
 sys.exit(0 if "ident_branches" in tables and db.execute("SELECT 1 FROM ident_branches").fetchone() else 1)
 PY
 then

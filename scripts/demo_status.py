@@ -158,7 +158,8 @@ def received_url(service: str, host: str | None) -> str | None:
     parts = [part for part in url.path.split("/") if part]
     if url.scheme not in ("http", "https") or len(parts) < 2 or parts[0] != service:
         return None
-    return f"{url.scheme}://{url.netloc}/_sandbox/{service}/{quote(parts[1])}/received"
+    # bodies=false: the push logs' summaries without their bodies (a whole timetable is megabytes)
+    return f"{url.scheme}://{url.netloc}/_sandbox/{service}/{quote(parts[1])}/received?bodies=false"
 
 
 def receiver_slots(service: str, connection: dict) -> int | str:

@@ -493,11 +493,12 @@ def create(ctx: SandboxContext) -> Service:
         return {"tenant": tenant, "defects": found}
 
     @control.get("/{tenant}/received")
-    async def received(tenant: str) -> Response:
-        """The PostTimeTable pushes accepted (the last 20, each whole) and the last rejection's errors."""
+    async def received(tenant: str, bodies: bool = True) -> Response:
+        """The PostTimeTable pushes accepted (the last 20, each whole unless ``bodies=false``) and the
+        last rejection's errors."""
         if error := _unknown_tenant(tenant):
             return error
-        return JSONResponse({"tenant": tenant, **service.tenant(tenant).timetables.as_json()})
+        return JSONResponse({"tenant": tenant, **service.tenant(tenant).timetables.as_json(bodies)})
 
     @control.get("/{tenant}/stats")
     async def stats(tenant: str) -> dict:

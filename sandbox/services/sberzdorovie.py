@@ -208,11 +208,12 @@ def create(ctx: SandboxContext) -> Service:
 
     # -- control API ------------------------------------------------------------------------------
     @control.get("/{account}/received")
-    async def received(account: str) -> Response:
-        """The PUT schedule snapshots accepted (the last 20, each whole) and the last rejection's errors."""
+    async def received(account: str, bodies: bool = True) -> Response:
+        """The PUT schedule snapshots accepted (the last 20, each whole unless ``bodies=false``) and
+        the last rejection's errors."""
         if not _ACCOUNT.fullmatch(account):
             return JSONResponse({"detail": f"Bad account name {account!r}"}, status_code=404)
-        return JSONResponse({"account": account, **account_of(account).received.as_json()})
+        return JSONResponse({"account": account, **account_of(account).received.as_json(bodies)})
 
     @control.delete("/{account}/state")
     async def reset_state(account: str) -> Response:

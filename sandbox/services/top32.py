@@ -561,12 +561,13 @@ def create(ctx: SandboxContext) -> Service:
         )
 
     @control.get("/{account}/received")
-    async def received(account: str) -> Response:
-        """The PUT schedule pushes accepted (the last 20, each whole) and the last rejection's errors."""
+    async def received(account: str, bodies: bool = True) -> Response:
+        """The PUT schedule pushes accepted (the last 20, each whole unless ``bodies=false``) and the
+        last rejection's errors."""
         acc = known(account)
         if isinstance(acc, Response):
             return acc
-        return JSONResponse({"account": account, **acc.schedules.as_json()})
+        return JSONResponse({"account": account, **acc.schedules.as_json(bodies)})
 
     @control.get("/{account}/stats")
     async def stats(account: str) -> Response:

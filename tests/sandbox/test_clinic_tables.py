@@ -149,3 +149,16 @@ def test_off_unless_a_path_is_given():
     assert parse_args(["--clinic-db", "/tmp/x.db"]).clinic_db == "/tmp/x.db"
     with SandboxServer(live_interval=0, log_requests=False) as server:
         assert server.app.state.clinic_tables is None
+
+
+def test_a_new_start_empties_the_timetable_an_earlier_session_filled(clinic_db):
+    """Like the other receivers, the clinic's TimeTable starts empty: an earlier demo's rows would
+    pass for this session's export."""
+    settings = dict(seed=42, days=DAYS, start_time=START, live_interval=0, live_call_interval=0, log_requests=False,
+                    clinic_db=str(clinic_db))  # fmt: skip
+    with SandboxServer(**settings):
+        with sqlite3.connect(clinic_db) as conn:
+            conn.execute("INSERT INTO TimeTable VALUES (1, 1, '2025-03-11 09:00:00', 15, 0, NULL, NULL)")
+    with SandboxServer(**settings):
+        with sqlite3.connect(clinic_db) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM TimeTable").fetchone() == (0,)

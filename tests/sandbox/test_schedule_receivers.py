@@ -335,3 +335,18 @@ def test_sberzdorovie_is_under_the_shared_fault_switches(sandbox, name):
     sandbox.reset_faults("sberzdorovie")
     assert put_sber(sandbox, name, SBER_SCHEDULE).status_code == 200
     assert "sberzdorovie" in sandbox.health()["services"]
+
+
+@pytest.mark.parametrize("service", ["clinic_http", "top32", "sberzdorovie"])
+def test_the_push_logs_summaries_come_without_bodies_when_asked(sandbox, name, service):
+    """What a status line polls: every kept push's summary, none of the (megabyte) bodies."""
+    if service == "clinic_http":
+        assert post_timetable(sandbox, name, TIMETABLE).status_code == 200
+    elif service == "top32":
+        assert put_top32(sandbox, name, TOP32_SCHEDULE).status_code == 200
+    else:
+        assert put_sber(sandbox, name, SBER_SCHEDULE).status_code == 200
+    whole = received(sandbox, service, name)
+    short = sandbox._control("GET", f"/{service}/{name}/received?bodies=false")
+    assert whole["last"]["body"] and "body" not in short["last"] and all("body" not in p for p in short["pushes"])
+    assert short["last"]["summary"] == whole["last"]["summary"] and short["accepted"] == whole["accepted"] == 1
