@@ -10,6 +10,7 @@ import json
 import re
 import zlib
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -140,3 +141,14 @@ class ReceivedLog:
             "last": pushes[-1] if pushes else None,
             "pushes": pushes,
         }
+
+
+def received_index(service: str, counts: Iterable[tuple[str, int, int]]) -> dict[str, Any]:
+    """``GET /_sandbox/<service>/received``: every account (or tenant) that was pushed a schedule,
+    with its accepted and rejected pushes and where to see what it holds."""
+    accounts = {
+        name: {"accepted": accepted, "rejected": rejected, "received": f"/_sandbox/{service}/{name}/received"}
+        for name, accepted, rejected in sorted(counts)
+        if accepted or rejected
+    }
+    return {"service": service, "accounts": accounts}

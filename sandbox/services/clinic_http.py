@@ -35,7 +35,7 @@ from ..call_data import (
 from ..clock import format_iso, parse_iso
 from ..context import SandboxContext, Service
 from ..demo_data import LeadGenerator
-from ..received import BodyError, ReceivedLog, is_int, nonempty_text, parse_offset_time, read_json
+from ..received import BodyError, ReceivedLog, is_int, nonempty_text, parse_offset_time, read_json, received_index
 
 NAME = "clinic_http"
 MAX_LIMIT = 1000
@@ -491,6 +491,12 @@ def create(ctx: SandboxContext) -> Service:
                 keys = ("DateAndTime", "Direction", "PhoneFrom", "PhoneTo")
                 found.append({**{k: call.get(k) for k in keys}, "defect": call_defect(stub)})
         return {"tenant": tenant, "defects": found}
+
+    @control.get("/received")
+    async def received_by_tenant() -> Response:
+        """Every tenant that was pushed a timetable, with its counts and where to see it."""
+        logs = [(name, t.timetables) for name, t in list(service._tenants.items())]
+        return JSONResponse(received_index(NAME, [(name, log.accepted, log.rejected) for name, log in logs]))
 
     @control.get("/{tenant}/received")
     async def received(tenant: str, bodies: bool = True) -> Response:

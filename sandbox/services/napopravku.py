@@ -46,6 +46,7 @@ from ..demo_data import (
     _translit,
 )
 from ..faults import stable_int
+from ..received import received_index
 
 NAME = "napopravku"
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -1057,6 +1058,12 @@ def create(ctx: SandboxContext) -> Service:
                 "set_received_failed": acc.ack_failures_served,
             }
         )
+
+    @control.get("/received")
+    async def received_by_account() -> Response:
+        """Every account that was pushed a schedule (clinics, doctors or slots), with its counts."""
+        kept = [(name, acc.schedule) for name, acc in list(service._accounts.items())]
+        return JSONResponse(received_index(NAME, [(name, sum(k.pushes.values()), k.rejected) for name, k in kept]))
 
     @control.get("/{account}/received")
     async def received(account: str) -> Response:

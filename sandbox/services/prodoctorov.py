@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..clock import format_iso
 from ..context import SandboxContext, Service
+from ..received import received_index
 
 NAME = "prodoctorov"
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -250,6 +251,11 @@ def create(ctx: SandboxContext) -> Service:
         return JSONResponse({"detail": "Not found."}, status_code=404)
 
     # -- control API ------------------------------------------------------------------------------
+    @control.get("/received")
+    async def received_by_account() -> Response:
+        """Every account that was pushed a schedule, with its counts and where to see it."""
+        return JSONResponse(received_index(NAME, [(n, acc.pushes, acc.rejected) for n, acc in list(accounts.items())]))
+
     @control.get("/{account}/received")
     async def received(account: str) -> Response:
         """Per filial (by id) its name, doctors with their cells as last pushed, and when; counts."""

@@ -35,6 +35,7 @@ from ..received import (
     check_timezone,
     parse_offset_time,
     read_json,
+    received_index,
 )
 
 NAME = "sberzdorovie"
@@ -207,6 +208,12 @@ def create(ctx: SandboxContext) -> Service:
         return error(404, f"No route {request.method} /{rest}")
 
     # -- control API ------------------------------------------------------------------------------
+    @control.get("/received")
+    async def received_by_account() -> Response:
+        """Every account that was pushed a schedule, with its counts and where to see it."""
+        logs = [(name, acc.received) for name, acc in list(accounts.items())]
+        return JSONResponse(received_index(NAME, [(name, log.accepted, log.rejected) for name, log in logs]))
+
     @control.get("/{account}/received")
     async def received(account: str, bodies: bool = True) -> Response:
         """The PUT schedule snapshots accepted (the last 20, each whole unless ``bodies=false``) and

@@ -54,6 +54,7 @@ from ..received import (
     nonempty_text,
     parse_local_date,
     read_json,
+    received_index,
 )
 
 NAME = "top32"
@@ -559,6 +560,12 @@ def create(ctx: SandboxContext) -> Service:
                 "quirks": {str(lead.id): list(lead.quirks) for lead in shown if lead.quirks},
             }
         )
+
+    @control.get("/received")
+    async def received_by_account() -> Response:
+        """Every account that was pushed a schedule, with its counts and where to see it."""
+        logs = [(name, acc.schedules) for name, acc in list(service._accounts.items())]
+        return JSONResponse(received_index(NAME, [(name, log.accepted, log.rejected) for name, log in logs]))
 
     @control.get("/{account}/received")
     async def received(account: str, bodies: bool = True) -> Response:

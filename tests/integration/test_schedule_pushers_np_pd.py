@@ -385,3 +385,17 @@ def test_export_slot_dates_match_the_helper_data():
     # The hand-built slots carry the branch-local date the engine would give them.
     vlat = FREE[7]
     assert vlat.starts_at == datetime(2025, 6, 3, 23, 0, tzinfo=UTC) and vlat.local_date == "2025-06-04"
+
+
+def test_each_receivers_index_lists_the_accounts_pushed_to(sandbox, np_account, np_settings, pd_account, pd_settings):
+    """``GET /_sandbox/<service>/received``: the accounts that were pushed a schedule, and where to look."""
+    push_napopravku(np_settings(), make_export())
+    push_prodoctorov(pd_settings(), make_export())
+    np_pushes = sum(np_received(sandbox, np_account)["pushes"].values())  # clinics, doctors, slots per clinic
+    assert np_pushes == 2 + len(BRANCHES)
+    for service, account, accepted in (("napopravku", np_account, np_pushes), ("prodoctorov", pd_account, 1)):
+        index = sandbox._control("GET", f"/{service}/received")
+        entry = index["accounts"][account]
+        assert index["service"] == service and entry["accepted"] == accepted and entry["rejected"] == 0
+        assert entry["received"] == f"/_sandbox/{service}/{account}/received"
+        assert sandbox._control("GET", entry["received"].removeprefix("/_sandbox"))["rejected"] == 0

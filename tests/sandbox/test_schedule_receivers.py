@@ -350,3 +350,15 @@ def test_the_push_logs_summaries_come_without_bodies_when_asked(sandbox, name, s
     short = sandbox._control("GET", f"/{service}/{name}/received?bodies=false")
     assert whole["last"]["body"] and "body" not in short["last"] and all("body" not in p for p in short["pushes"])
     assert short["last"]["summary"] == whole["last"]["summary"] and short["accepted"] == whole["accepted"] == 1
+
+
+def test_each_receivers_index_lists_the_accounts_pushed_to(sandbox, name):
+    """``GET /_sandbox/<service>/received``: the accounts that were pushed a schedule, and where to look."""
+    assert post_timetable(sandbox, name, TIMETABLE).status_code == 200
+    assert put_top32(sandbox, name, TOP32_SCHEDULE).status_code == 200
+    assert put_sber(sandbox, name, {"bad": "shape"}).status_code == 400  # a refusal counts too
+    for service, accepted, rejected in (("clinic_http", 1, 0), ("top32", 1, 0), ("sberzdorovie", 0, 1)):
+        index = sandbox._control("GET", f"/{service}/received")
+        assert index["service"] == service
+        assert index["accounts"][name] == {
+            "accepted": accepted, "rejected": rejected, "received": f"/_sandbox/{service}/{name}/received"}  # fmt: skip
