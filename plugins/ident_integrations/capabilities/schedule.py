@@ -230,7 +230,18 @@ def push_schedule(settings: ResolvedCapability, *, now: datetime | None = None) 
 
 
 def _doc(settings: ResolvedCapability) -> str:
-    block = settings.block
+    from ident_integrations.registry import service_for
+
+    block, pusher = settings.block, service_for(settings).source(NAME)
+    skipped = (
+        "The slots are pushed every run, changed or not (the service asks for them this often)."
+        if pusher.every_run
+        else "A payload identical to the last successful push is not sent again, but one is\nsent at least "
+        f"every {block.force_push_minutes} min."
+    )
+    horizon = f"today + {block.days_ahead} days"
+    if pusher.days_ahead is not None and pusher.days_ahead != block.days_ahead:
+        horizon = f"today + {pusher.days_ahead} days, the service's own (`days_ahead` {block.days_ahead} is overridden)"
     rules = "left out (`use_rules: true`)" if block.use_rules else "exported too (`use_rules: false`)"
     return f"""
 ## Free slots to `{settings.integration}` ({settings.service})
@@ -240,26 +251,19 @@ def _doc(settings: ResolvedCapability) -> str:
 **What it does.** Every {block.interval_minutes} min it reads the clinic's schedule from the IDENT
 database (connection `{settings.ident_conn_id}`: `ident_work_intervals` minus `ident_appointments`,
 cut into slots of the rules' length, `ident_schedule_rules`) and pushes the free slots{
-        " and busy intervals" if service_pushes_busy(settings) else ""
+        " and busy intervals" if pusher.busy else ""
     } to the service (connection `{settings.conn_id}`).
-Horizon: today + {block.days_ahead} days (a service with a fixed horizon says so in the log);
+Horizon: {horizon};
 nothing starting within {block.skip_hours_today:g} h from now. Doctors the export rules exclude are {rules}.
 A lead that asks for a doctor at a time (e.g. a NaPopravku booking) holds that time as booked:
 it is never offered again, whether or not the clinic has entered the appointment yet.
 
-**Skipped pushes.** A payload identical to the last successful push is not sent again, but one is
-sent at least every {block.force_push_minutes} min. The log lists slot counts per branch and doctor.
+**Skipped pushes.** {skipped} The log lists slot counts per branch and doctor.
 
 **When it fails.** A push the service rejects (4xx with its validation errors) fails at once with
 those errors quoted: fix the data or the mapping. 401/403: fix the key (connection
 `{settings.conn_id}`). Timeouts and 5xx are retried.
 """
-
-
-def service_pushes_busy(settings: ResolvedCapability) -> bool:
-    from ident_integrations.registry import service_for
-
-    return service_for(settings).source(NAME).busy
 
 
 def build_dag(settings: ResolvedCapability) -> DAG:
