@@ -70,17 +70,25 @@ airflow connections import --overwrite "$AIRFLOW_HOME/demo-connections.json" > "
 # NaPopravku's DAGs run in a pool of their own: its appointments must not queue behind other work.
 airflow pools set ident_napopravku 2 "NaPopravku appointments: acknowledged within 10 minutes" >> "$LOGS/connections.log" 2>&1 \
   || { cat "$LOGS/connections.log"; exit 1; }
-# The clinic's schedule the free-slot export reads: the demo network (ident demo-data), written
-# once, while the IDENT database has no branches (a rerun of the command replaces it). The sandbox's
-# receivers start empty each time: the export forgets what it pushed to them before, so its first
-# runs push everything (NaPopravku's clinics and doctors first) instead of skipping "unchanged".
-if ! python - "$IDENT_DB" <<'PY'
+# The sandbox's receivers start empty each time: on a rerun the free-slot export forgets what it
+# pushed to them before (so it pushes everything, NaPopravku's clinics and doctors first, instead of
+# skipping "unchanged"), and its DAGs are triggered once Airflow is up instead of in up to 10 min.
+repush=$(python - "$IDENT_DB" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 if "ident_schedule_pushes" in tables:
     with db:
+        print(" ".join(sorted({row[0] for row in db.execute("SELECT integration FROM ident_schedule_pushes")})))
         db.execute("DELETE FROM ident_schedule_pushes")
+PY
+)
+# The clinic's schedule the free-slot export reads: the demo network (ident demo-data), written
+# once, while the IDENT database has no branches (a rerun of the command replaces it).
+if ! python - "$IDENT_DB" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 sys.exit(0 if "ident_branches" in tables and db.execute("SELECT 1 FROM ident_branches").fetchone() else 1)
 PY
 then
@@ -134,6 +142,12 @@ for _ in $(seq 1 180); do
   done
   sleep 2
 done
+
+if [ -n "$repush" ]; then
+  say "a rerun: the free-slot DAGs are triggered now, the sandbox's receivers being empty (log: $LOGS/repush.log)"
+  for name in $repush; do airflow dags trigger "ident_schedule__$name"; done > "$LOGS/repush.log" 2>&1 &
+  pids+=($!)
+fi
 
 cat <<EOF
 
