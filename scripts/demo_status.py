@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_LOGIN = {"username": "admin", "password": "admin"}
 # The integrations file as the DAGs find it (plugins/ident_integrations/config.py: config_path).
 CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE = "IDENT_INTEGRATIONS_FILE", ROOT / "include" / "integrations.yaml"
-SANDBOX_TIMEOUT = 5  # seconds per read of a receiver (a whole push of the site is a few MB)
+SANDBOX_TIMEOUT = 5  # seconds per read of a receiver (summaries only: ?bodies=false)
 NOT_YET = "not yet"
 
 

@@ -232,9 +232,10 @@ class IntegrationBase(_Strict):
             block = getattr(self, name)
             if _enabled(block) and (service is None or not service.supports(name)):
                 raise ValueError(f"service {self.service!r} cannot {capability.action} yet")
-            needed, why = service.needs.get(name, (None, "")) if _enabled(block) else (None, "")
-            if needed and not _enabled(getattr(self, needed)):
-                raise ValueError(f"service {self.service!r}: a {name} block needs a {needed} block too ({why})")
+            if _enabled(block) and name in service.needs:
+                needed, why = service.needs[name]
+                if not _enabled(getattr(self, needed)):
+                    raise ValueError(f"service {self.service!r}: a {name} block needs a {needed} block too ({why})")
         return self
 
 
